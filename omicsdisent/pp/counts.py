@@ -71,7 +71,12 @@ def preprocess_counts(
 
     if selection == "hvg" and n_top is not None and n_top < n_before:
         sc.pp.highly_variable_genes(adata, flavor="seurat", n_top_genes=n_top)
-        keep = adata.var["highly_variable"].to_numpy(dtype=bool)
+        # Ties in the binned dispersions can mark a few extra genes: keep exactly n_top by rank.
+        dispersion = adata.var["dispersions_norm"].to_numpy(dtype=np.float64)
+        order = np.argsort(-np.nan_to_num(dispersion, nan=-np.inf), kind="stable")
+        keep = np.zeros(n_before, dtype=bool)
+        keep[order[:n_top]] = True
+        adata.var["highly_variable"] = keep
     else:
         log_values = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
         keep = top_variance_mask(log_values, n_top)
