@@ -1,0 +1,140 @@
+"""Configuration of the IDMVAE module: one dataclass for the model, one per modality.
+
+Both are plain dataclasses, so ``dataclasses.asdict`` gives JSON that ``from_dict`` reads back.
+The defaults are the authors' TCGA settings (METHOD.md, "Defaults in the authors' code").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from omicsdisent.errors import InputError
+
+LIKELIHOODS = ("nb", "normal", "laplace", "beta")
+PRIORS = ("gaussian", "diffusion")
+DIFFUSION_FORMULATIONS = ("paper", "authors")
+GENAUG_MODES = ("contrastive", "l2")
+
+
+def _check_choice(option: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InputError(f"option {option}={value!r} is not valid; expected one of {', '.join(choices)}")
+
+
+def _check_positive(option: str, value: Any, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = "a number >= 0" if allow_zero else "a number > 0"
+        raise InputError(f"option {option}={value!r} is not valid; expected {bound}")
+
+
+@dataclass
+class ModalitySpec:
+    """One modality as the module sees it.
+
+    name: the modality key (as in ``mdata.mod``).
+    n_features: width of the modality's data matrix.
+    likelihood: "nb" (raw counts with library size), "normal", "laplace" or "beta" (betas in (0, 1)).
+    encoder, decoder: keys of ``networks.ENCODERS`` / ``networks.DECODERS``.
+    library_target: for "nb" only, the total each sample was scaled to before log1p (the
+        ``normalize_total`` target), so that decoded counts can be log-normalised and encoded again.
+        None means 1e4.
+    """
+
+    name: str
+    n_features: int
+    likelihood: str = "normal"
+    encoder: str = "mlp"
+    decoder: str = "mlp"
+    library_target: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError(f"modality name {self.name!r} is not valid; expected a non-empty string")
+        if not isinstance(self.n_features, int) or isinstance(self.n_features, bool) or self.n_features < 1:
+            raise InputError(
+                f"modality {self.name!r}: n_features={self.n_features!r} is not valid; expected an integer >= 1"
+            )
+        _check_choice(f"likelihood (modality {self.name!r})", self.likelihood, LIKELIHOODS)
+        if self.library_target is not None:
+            _check_positive(f"library_target (modality {self.name!r})", self.library_target)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModalitySpec:
+        return cls(**_known_fields(cls, data, "modality spec"))
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters of IDMVAE (see METHOD.md for every term).
+
+    z_dim, w_dim: widths of the shared latent z and of each private latent w_m.
+    hidden: widths of the hidden layers of every MLP encoder and decoder.
+    beta: weight of the KL-like part of the MMVAE+ log weight.
+    lambda_mi: weight of the cross-view InfoNCE; lambda_genaug: weight of the generative augmentation.
+    genaug: "contrastive" (InfoNCE, the authors' choice) or "l2" (mean matching).
+    tau: InfoNCE temperature (cosine similarity / tau).
+    n_importance: K importance samples (1: ELBO; >1: IWAE bound with the DReG gradient).
+    prior: "gaussian" or "diffusion" (a LatentDiffusionPrior on z and on each w_m).
+    diffusion_formulation: "paper" (the denoising loss replaces -log p inside the log weight) or
+        "authors" (Gaussian KL kept; diffusion_weight * denoising loss on posterior means added).
+    diffusion_weight: weight of the denoising loss in the "authors" formulation.
+    diffusion_steps, diffusion_sampling_steps, diffusion_hidden: T for training, DDIM steps for
+        sampling, width of the denoiser MLP.
+    dropout: dropout rate in the encoder and decoder MLPs.
+    """
+
+    z_dim: int = 16
+    w_dim: int = 32
+    hidden: tuple[int, ...] = (256, 256)
+    beta: float = 2.5
+    lambda_mi: float = 10.0
+    lambda_genaug: float = 0.001
+    genaug: str = "contrastive"
+    tau: float = 1.0
+    n_importance: int = 1
+    prior: str = "gaussian"
+    diffusion_formulation: str = "authors"
+    diffusion_weight: float = 0.1
+    diffusion_steps: int = 1000
+    diffusion_sampling_steps: int = 100
+    diffusion_hidden: int = 512
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(self.hidden)
+        for option in ("z_dim", "w_dim", "n_importance", "diffusion_steps", "diffusion_sampling_steps",
+                       "diffusion_hidden"):
+            value = getattr(self, option)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"option {option}={value!r} is not valid; expected an integer >= 1")
+        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise InputError(f"option hidden={self.hidden!r} is not valid; expected a list of integers >= 1")
+        for option in ("beta", "lambda_mi", "lambda_genaug", "diffusion_weight"):
+            _check_positive(option, getattr(self, option), allow_zero=True)
+        _check_positive("tau", self.tau)
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise InputError(f"option dropout={self.dropout!r} is not valid; expected a number in [0, 1)")
+        _check_choice("genaug", self.genaug, GENAUG_MODES)
+        _check_choice("prior", self.prior, PRIORS)
+        _check_choice("diffusion_formulation", self.diffusion_formulation, DIFFUSION_FORMULATIONS)
+        if self.diffusion_sampling_steps > self.diffusion_steps:
+            raise InputError(
+                f"option diffusion_sampling_steps={self.diffusion_sampling_steps} is not valid; expected at most "
+                f"diffusion_steps={self.diffusion_steps}"
+            )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        return cls(**_known_fields(cls, data, "model config"))
+
+
+def _known_fields(cls: type, data: dict[str, Any], what: str) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputError(f"{what}: unknown option(s) {', '.join(unknown)}; expected some of {', '.join(sorted(names))}")
+    return dict(data)
