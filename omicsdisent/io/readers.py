@@ -253,7 +253,7 @@ def _read_text(path: Path, orientation: str) -> ad.AnnData:
         # Columns by position: the header is parsed separately so that '' and repeated names survive.
         frame = pd.read_csv(
             path, sep=sep, header=None, skiprows=consumed, index_col=False, low_memory=False,
-            compression="infer", engine="python" if sep == r"\s+" else "c",
+            compression="infer",
         )
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: has a header but no data rows") from None
