@@ -133,7 +133,9 @@ def format_preprocessing(summary: Mapping[str, Mapping]) -> str:
         how = "inferred" if info.get("inferred") else "given"
         parts = [
             f"{name}: type {info['modality_type']} ({how})",
-            f"{info['n_features_before']} -> {info['n_features_after']} features ({info.get('selection')})",
+            f"{info['n_features_before']} -> {info['n_features_after']} features ({info.get('selection')})"
+            if info["n_features_after"] < info["n_features_before"]
+            else f"all {info['n_features_after']} features kept",
         ]
         if info["modality_type"] == "counts":
             parts.append(f"library-size normalised to {info['target_sum']:.0f} reads, log1p")
