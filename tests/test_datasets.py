@@ -255,13 +255,15 @@ def test_read_idx_reads_big_endian_multibyte_values(tmp_path):
     assert datasets.read_idx(path).tolist() == [[1, -2], [300, 70000]]
 
 
-def test_importing_datasets_does_not_import_torch():
+def test_datasets_exports_load_lazily_without_importing_torch():
     import subprocess
     import sys
 
-    code = "import sys, omicsdisent.datasets; print('torch' in sys.modules)"
+    code = ("import sys, omicsdisent.datasets as d; before = 'omicsdisent.datasets.cohorts' in sys.modules; "
+            "funcs = [d.load, d.available, d.load_mnist, d.simulate_cohort, d.write_simulated_cohort]; "
+            "print(before, all(map(callable, funcs)), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.split() == ["False", "True", "False"]
 
 
 
