@@ -24,7 +24,6 @@ import gzip
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import warnings
 import zipfile
@@ -239,6 +238,8 @@ class Registry:
     def verify(self, relpath: str, path: str | os.PathLike, *, what: str = "file") -> None:
         """Check a local copy against the registry; raise :class:`ChecksumError` naming it on mismatch."""
         entry = self[relpath]
+        advice = ("; replace it with a good copy, or remove it from the mirror to download it from its "
+                  "public home" if what == "mirror file" and not entry.mirror_only else "")
         path = Path(path)
         key = (*_stat_key(path), entry.content_sha256 or entry.sha256)
         if key in _VERIFIED:
@@ -249,13 +250,13 @@ class Registry:
                 raise ChecksumError(
                     f"{what} {path} does not match the registry entry {relpath}: its uncompressed "
                     f"content has sha256 {sha} (md5 {md5}, {size} bytes), expected sha256 "
-                    f"{entry.content_sha256} (md5 {entry.content_md5}, {entry.content_bytes} bytes)")
+                    f"{entry.content_sha256} (md5 {entry.content_md5}, {entry.content_bytes} bytes){advice}")
         else:
             sha = file_sha256(path)
             if sha != entry.sha256:
                 raise ChecksumError(
                     f"{what} {path} does not match the registry entry {relpath}: sha256 {sha}, "
-                    f"expected {entry.sha256}")
+                    f"expected {entry.sha256}{advice}")
         _VERIFIED.add(key)
 
     def _extract_member(self, entry: RegistryFile, target: Path, *, progressbar: bool) -> None:
@@ -271,8 +272,15 @@ class Registry:
                 except KeyError:
                     raise DownloadError(f"{archive.name} has no member {entry.member} (wanted for "
                                         f"{entry.relpath})") from None
+                digest = hashlib.sha256()
                 with zipped.open(info) as source, _atomic_writer(target) as sink:
-                    shutil.copyfileobj(source, sink, _CHUNK)
+                    for chunk in iter(lambda: source.read(_CHUNK), b""):
+                        digest.update(chunk)
+                        sink.write(chunk)
+                    if digest.hexdigest() != entry.sha256:  # raised inside: the partial file is removed
+                        raise ChecksumError(
+                            f"member {entry.member} of {archive_path} does not match the registry entry "
+                            f"{entry.relpath}: sha256 {digest.hexdigest()}, expected {entry.sha256}")
         except zipfile.BadZipFile as err:
             raise DownloadError(f"{archive_path} is not a readable archive ({err})") from err
 
