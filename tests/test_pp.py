@@ -262,6 +262,20 @@ def test_preprocessing_twice_is_refused():
         pp.preprocess_counts(adata, name="rna")
 
 
+def test_preprocess_keeps_an_already_preprocessed_modality_as_it_is():
+    mdata = _mudata()
+    pp.preprocess_methylation(mdata.mod["methyl"], n_top_features=7)
+    methyl_before = mdata.mod["methyl"].X.copy()
+    pp.preprocess(mdata, n_top_features=10)
+    np.testing.assert_array_equal(mdata.mod["methyl"].X, methyl_before)
+    summary = mdata.uns["omicsdisent"]["preprocessing"]
+    assert summary["methyl"]["kept_as_is"] is True and summary["methyl"]["n_features_after"] == 7
+    assert mdata.mod["rna"].n_vars == 10 and "kept_as_is" not in summary["rna"]
+    assert "methyl: type methylation (already preprocessed, kept as is)" in pp.format_preprocessing(summary)
+    with pytest.raises(InputError, match=r"modality 'rna' is already preprocessed"):
+        pp.preprocess(mdata, types={"rna": "counts"})
+
+
 def test_records_survive_an_h5ad_round_trip(tmp_path):
     adata = _adata(_betas())
     pp.preprocess_methylation(adata, n_top_features=None)

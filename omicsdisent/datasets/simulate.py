@@ -108,7 +108,8 @@ def simulate_cohort(
       ``varm["private_loadings"]``: which features carry which signal;
     - ``uns["simulation"]``: every parameter, the kind and the seed.
 
-    ``mdata.obs`` (all samples) has ``patient``, ``subtype`` (categorical ``S1``...), ``OS_time``
+    ``mdata.obs`` (all samples, in mudata's union order: those of the first modality, then the
+    others) has ``patient``, ``subtype`` (categorical ``S1``...), ``OS_time``
     (days, float) and ``OS_event`` (1.0 death, 0.0 censored); ``mdata.obsm["true_shared"]`` holds the
     shared factors of every sample. Equal arguments give identical data on every machine.
     """
@@ -148,6 +149,7 @@ def simulate_cohort(
         }
         mods[name] = adata
 
+    # The mudata 0.4 behaviour (no pulling of modality columns), without its FutureWarning.
     with mudata.set_options(pull_on_update=False):
         mdata = MuData(mods)
     # Per-modality columns (``rna:true_library_size``) stay in their modality; obs holds the clinical data.

@@ -12,7 +12,7 @@ from omicsdisent.pp.continuous import preprocess_continuous
 from omicsdisent.pp.counts import preprocess_counts
 from omicsdisent.pp.methylation import preprocess_methylation
 from omicsdisent.pp.selection import check_n_top_features
-from omicsdisent.pp.types import MODALITY_TYPES, infer_modality_type
+from omicsdisent.pp.types import MODALITY_TYPES, infer_modality_type, is_preprocessed
 
 # What each type's record reports, in this order, in mdata.uns["omicsdisent"]["preprocessing"].
 SUMMARY_KEYS = (
@@ -54,6 +54,10 @@ def preprocess(
     the last two. For per-modality settings beyond these, call the per-type functions on
     ``mdata.mod[name]`` and then ``mdata.update()``.
 
+    A modality already preprocessed (``uns["omicsdisent"]["preprocessed"]``, e.g. read back from an
+    h5ad written after preprocessing) and not named in ``types`` is kept as it is and reported with
+    ``kept_as_is=True``; naming it in ``types`` raises :class:`InputError`.
+
     Each modality's record is in ``mdata.mod[name].uns["omicsdisent"]``; a summary per modality
     (plain JSON-able dict) is in ``mdata.uns["omicsdisent"]["preprocessing"]``. Samples are never
     dropped, so presence and ``mdata.obs`` are unchanged.
@@ -85,9 +89,13 @@ def preprocess(
         check_n_top_features(n_top[name], f"modality {name!r}")
 
     # Work on copies and swap them in at the end, so a failure in one modality leaves mdata untouched.
-    processed = {}
+    processed, summaries = {}, {}
     for name in modalities:
         adata = mdata.mod[name]
+        if name not in types and is_preprocessed(adata):
+            # Mixed input (one modality read from a preprocessed h5ad) is kept as it is.
+            summaries[name] = {**_summary(adata.uns["omicsdisent"]), "kept_as_is": True}
+            continue
         inferred = name not in types
         kind = infer_modality_type(adata, name=name) if inferred else types[name]
         if kind == "counts":
@@ -109,6 +117,7 @@ def preprocess(
             )
         result.uns["omicsdisent"]["inferred"] = inferred
         processed[name] = result
+        summaries[name] = _summary(result.uns["omicsdisent"])
 
     target = mdata.copy() if copy else mdata
     for name, result in processed.items():
@@ -118,12 +127,13 @@ def preprocess(
         target.update()
     record = target.uns.get("omicsdisent")
     record = dict(record) if isinstance(record, Mapping) else {}
-    record["preprocessing"] = {
-        name: {key: result.uns["omicsdisent"][key] for key in SUMMARY_KEYS if key in result.uns["omicsdisent"]}
-        for name, result in processed.items()
-    }
+    record["preprocessing"] = {name: summaries[name] for name in modalities}
     target.uns["omicsdisent"] = record
     return target if copy else None
+
+
+def _summary(record: Mapping) -> dict:
+    return {key: record[key] for key in SUMMARY_KEYS if key in record}
 
 
 def format_preprocessing(summary: Mapping[str, Mapping]) -> str:
@@ -131,6 +141,8 @@ def format_preprocessing(summary: Mapping[str, Mapping]) -> str:
     lines = []
     for name, info in summary.items():
         how = "inferred" if info.get("inferred") else "given"
+        if info.get("kept_as_is"):
+            how = "already preprocessed, kept as is"
         parts = [
             f"{name}: type {info['modality_type']} ({how})",
             f"{info['n_features_before']} -> {info['n_features_after']} features ({info.get('selection')})"

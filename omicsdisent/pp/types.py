@@ -7,6 +7,8 @@ round-trips through h5ad). ``modality_type`` there is the contract with ``omicsd
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
@@ -66,10 +68,16 @@ def infer_modality_type(adata: AnnData, *, name: str | None = None) -> str:
     return "continuous"
 
 
+def is_preprocessed(adata: AnnData) -> bool:
+    """Whether an omicsdisent preprocessing function has already run on ``adata``."""
+    record = adata.uns.get("omicsdisent")
+    return isinstance(record, Mapping) and bool(record.get("preprocessed"))
+
+
 def check_not_preprocessed(adata: AnnData, name: str | None) -> None:
     """Refuse to preprocess twice: a second log or M-value transform would silently corrupt the data."""
     record = adata.uns.get("omicsdisent")
-    if isinstance(record, dict) and record.get("preprocessed"):
+    if is_preprocessed(adata):
         raise InputError(
             f"{describe(adata, name)} is already preprocessed "
             f"(uns['omicsdisent']['modality_type'] = {record.get('modality_type')!r}); preprocess raw values once"
@@ -79,7 +87,7 @@ def check_not_preprocessed(adata: AnnData, name: str | None) -> None:
 def record_preprocessing(adata: AnnData, record: dict) -> None:
     """Merge ``record`` into ``adata.uns["omicsdisent"]``, keeping what other layers put there."""
     existing = adata.uns.get("omicsdisent")
-    merged = dict(existing) if isinstance(existing, dict) else {}
+    merged = dict(existing) if isinstance(existing, Mapping) else {}
     merged.update(record)
     merged["preprocessed"] = True
     adata.uns["omicsdisent"] = merged
