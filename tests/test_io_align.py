@@ -170,3 +170,13 @@ def test_summary_str_is_a_table_with_counts_and_drops():
     assert "11 samples in the union, 7 complete" in text
     assert any(line.split()[:4] == ["rna", "10", "2500", "0"] for line in text.splitlines())
     assert AlignmentSummary.from_dict(summary.to_dict()) == summary
+
+
+def test_clinical_indexed_by_id_and_duplicate_rows_resolved_by_sample_type():
+    rna = _adata(["TCGA-AA-0001", "TCGA-AA-0002"], 2, "g")
+    clinical = pd.DataFrame({"OS": [0, 1, 0], "OS.time": [1.0, 2.0, 3.0]},
+                            index=["TCGA-AA-0001-11A", "TCGA-AA-0001-01A", "TCGA-AA-0002-01A"])
+    mdata = align_modalities({"rna": rna}, clinical=clinical)
+    assert mdata.obs["OS_time"].tolist() == [2.0, 3.0]  # the tumour row of patient 0001
+    (drop,) = alignment_summary(mdata).dropped
+    assert (drop.id, drop.reason) == ("TCGA-AA-0001-11A", "duplicate_clinical_row")

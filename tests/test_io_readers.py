@@ -160,3 +160,36 @@ def test_missing_file_and_unknown_suffix_are_errors(tmp_path):
     other.write_text("x")
     with pytest.raises(InputError, match="unknown file type"):
         read_modality(other)
+
+
+def test_r_write_csv_row_numbers_are_dropped_and_barcode_column_used(tmp_path):
+    path = tmp_path / "rna.csv"
+    path.write_text('"","bcr","G1","G2"\n"1","TCGA-A1-A0SB",1,2\n"2","TCGA-A1-A0SD",3,4\n"3","TCGA-A2-A04N",5,6\n')
+    adata = read_modality(path)
+    assert list(adata.obs_names) == ["TCGA-A1-A0SB", "TCGA-A1-A0SD", "TCGA-A2-A04N"]
+    assert list(adata.var_names) == ["G1", "G2"]
+    assert list(adata.uns["omicsdisent"]["dropped_columns"]) == [""]
+
+
+def test_numbered_sample_names_are_not_mistaken_for_features(tmp_path):
+    path = tmp_path / "expr.csv"
+    path.write_text(",sample_1,sample_2,S_3\nTP53,1,2,3\nBRCA1,4,5,6\n")
+    with pytest.raises(InputError, match="cannot tell"):
+        read_modality(path)
+
+
+def test_feature_id_patterns_decide_orientation(tmp_path):
+    path = tmp_path / "mirna.csv"
+    path.write_text(",hsa-mir-21,hsa-let-7a-1\nS1,1,2\nS2,3,4\n")
+    assert read_modality(path).shape == (2, 2)
+    path = tmp_path / "ens.csv"
+    path.write_text(",S1,S2,S3\nENSG00000141510.17,1,2,3\nENSG00000012048,4,5,6\n")
+    assert read_modality(path).shape == (3, 2)
+
+
+def test_h5ad_with_barcodes_as_features_is_transposed(tmp_path):
+    flipped = ad.AnnData(_values(2, 3), obs=pd.DataFrame(index=["G1", "G2"]), var=pd.DataFrame(index=BARCODES))
+    flipped.write_h5ad(tmp_path / "x.h5ad")
+    adata = read_modality(tmp_path / "x.h5ad")
+    assert adata.shape == (3, 2) and list(adata.obs_names) == BARCODES
+    assert adata.uns["omicsdisent"]["orientation"] == "features_x_samples"

@@ -4,16 +4,20 @@ Text tables come in two orientations. With ``orientation="auto"`` the reader dec
 evidence, in order, and raises :class:`InputError` naming the ``orientation`` option if none applies:
 
 1. TCGA barcodes: in the header (over half of the header cells after the first) means features x
-   samples, as UCSC Xena, GDC and cBioPortal write it; in the first column means samples x features.
-2. The first column's name: a feature-annotation name (``Hugo_Symbol``, ``Entrez_Gene_Id``,
-   ``gene_id``, ``ID_REF``, ...) means features x samples; a sample-id name (``patient``,
-   ``sample_id``, ``bcr_patient_barcode``, ``submitter_id``, ...) means samples x features.
+   samples, as UCSC Xena, GDC and cBioPortal write it; in one of the first three columns means
+   samples x features (that column holds the ids).
+2. Column names: a first column named like a feature annotation (``Hugo_Symbol``, ``Entrez_Gene_Id``,
+   ``gene_id``, ``ID_REF``, ...) means features x samples; one of the first three named like a
+   sample id (``patient``, ``sample_id``, ``bcr_patient_barcode``, ``submitter_id``, ...) means
+   samples x features.
 3. Recognisable feature ids (Ensembl ``ENSG...``, miRNA ``hsa-mir-...``/``MIMAT...``, CpG probes
-   ``cg01234567``, ``SYMBOL_EntrezID``, or plain integers such as module numbers) on over half of one
-   axis: that axis holds the features.
+   ``cg01234567``, ``SYMBOL_EntrezID`` such as ``TP53_7157``) on over half of one axis and at most
+   half of the other: that axis holds the features. Plain integers are not evidence: they may be
+   row numbers as well as feature numbers.
 4. 4-character TCGA participant codes (``A0FJ``, as the mixOmics files use) on at least 90% of one
    axis and under half of the other: that axis holds the samples.
 
+An unnamed first column in front of the sample-id column is R's row names and is dropped.
 Non-numeric annotation columns (entirely text, or a known annotation name such as
 ``Entrez_Gene_Id``) are dropped and listed in ``adata.uns["omicsdisent"]["dropped_columns"]``; a column
 that mixes numbers and text is an error, since it is most likely a malformed data column.
@@ -57,10 +61,11 @@ ANNOTATION_COLUMNS = FEATURE_ID_COLUMNS | {
 }
 
 _FEATURE_PATTERNS = re.compile(
-    r"^(ENS[A-Z]*[GTP]\d{6,}(\.\d+)?|hsa[-_.](mir|let|miR)[-_.].*|MIMAT\d+|cg\d{8}|ch\.\d+\..*"
-    r"|[A-Za-z0-9.-]+[_|]\d+|\d+)$",
-    re.IGNORECASE,
+    r"^((?i:ENS[A-Z]*[GTP]\d{6,}(\.\d+)?|hsa[-_.](mir|let)[-_.].*|MIMAT\d+|cg\d{8}|ch\.\d+\..*)"
+    r"|[A-Z][A-Z0-9.-]+[_|]\d{2,})$"
 )
+# Sample ids may sit in one of the first few columns (R's write.csv puts row numbers first).
+_LEADING_ID_COLUMNS = 3
 _PARTICIPANT_CODE = re.compile(r"^[A-Z0-9]{4}$")
 
 
@@ -184,12 +189,12 @@ def _finish(adata: ad.AnnData, path: Path, orientation: str, label: str) -> ad.A
     """Orient an AnnData read from a binary file and make ``X`` float32."""
     if adata.X is None:
         raise InputError(f"{label}: has no X matrix")
+    if orientation == "auto":
+        # AnnData is samples x features by convention; transpose only on clear barcode evidence.
+        transposed = barcode_fraction(adata.var_names) > 0.5 and barcode_fraction(adata.obs_names) <= 0.5
+        orientation = "features_x_samples" if transposed else "samples_x_features"
     if orientation == "features_x_samples":
         adata = adata.T.copy()
-    elif orientation == "auto":
-        # AnnData is samples x features by convention; transpose only on clear barcode evidence.
-        if barcode_fraction(adata.var_names) > 0.5 and barcode_fraction(adata.obs_names) <= 0.5:
-            adata = adata.T.copy()
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise InputError(f"{label}: is empty ({adata.n_obs} samples x {adata.n_vars} features)")
     X = adata.X
@@ -203,7 +208,7 @@ def _finish(adata: ad.AnnData, path: Path, orientation: str, label: str) -> ad.A
     adata.obs_names = adata.obs_names.astype(str)
     adata.var_names = adata.var_names.astype(str)
     uns = dict(adata.uns.get("omicsdisent", {}))
-    uns.update(source=str(path), orientation="samples_x_features" if orientation == "auto" else orientation)
+    uns.update(source=str(path), orientation=orientation)
     adata.uns["omicsdisent"] = uns
     return adata
 
@@ -272,9 +277,8 @@ def _read_text(path: Path, orientation: str) -> ad.AnnData:
         raise InputError(
             f"{path}: has a single column; expected ids plus value columns separated by ',' or tabs"
         )
-    first_values = frame.iloc[:, 0].astype(str).tolist()
     if orientation == "auto":
-        orientation = _decide_orientation(path, header[0], first_values, header[1:])
+        orientation = _decide_orientation(path, frame, header)
     if orientation == "features_x_samples":
         adata = _features_x_samples(path, frame, header)
     else:
@@ -283,18 +287,27 @@ def _read_text(path: Path, orientation: str) -> ad.AnnData:
     return adata
 
 
-def _decide_orientation(path: Path, first_name: str, first_values: list[str], header_values: list[str]) -> str:
-    in_header = barcode_fraction(header_values)
-    in_rows = barcode_fraction(first_values)
-    if in_header > 0.5 and in_rows <= 0.5:
+def _barcode_column(frame: pd.DataFrame) -> int | None:
+    """The first of the leading columns that holds TCGA barcodes in over half its rows, if any."""
+    for pos in range(min(_LEADING_ID_COLUMNS, frame.shape[1] - 1)):
+        if frame[pos].dtype == object and barcode_fraction(frame[pos].astype(str)) > 0.5:
+            return pos
+    return None
+
+
+def _decide_orientation(path: Path, frame: pd.DataFrame, header: list[str]) -> str:
+    header_values = header[1:]
+    first_values = frame[0].astype(str).tolist()
+    in_header = barcode_fraction(header_values) > 0.5
+    in_rows = _barcode_column(frame) is not None
+    if in_header and not in_rows:
         return "features_x_samples"
-    if in_rows > 0.5 and in_header <= 0.5:
+    if in_rows and not in_header:
         return "samples_x_features"
-    if in_header <= 0.5 and in_rows <= 0.5:
-        lowered = first_name.strip().lower()
-        if lowered in FEATURE_ID_COLUMNS:
+    if not in_header and not in_rows:
+        if header[0].lower() in FEATURE_ID_COLUMNS:
             return "features_x_samples"
-        if lowered in SAMPLE_ID_COLUMNS:
+        if any(name.lower() in SAMPLE_ID_COLUMNS for name in header[:_LEADING_ID_COLUMNS]):
             return "samples_x_features"
         feat_header = _share(header_values, _FEATURE_PATTERNS)
         feat_rows = _share(first_values, _FEATURE_PATTERNS)
@@ -353,12 +366,17 @@ def _numeric_columns(path: Path, frame: pd.DataFrame, positions, header, describ
 
 
 def _samples_x_features(path: Path, frame: pd.DataFrame, header: list[str]) -> ad.AnnData:
-    id_pos = next((i for i, name in enumerate(header) if name.lower() in SAMPLE_ID_COLUMNS), 0)
+    id_pos = next((i for i, name in enumerate(header) if name.lower() in SAMPLE_ID_COLUMNS), None)
+    if id_pos is None:
+        id_pos = _barcode_column(frame) or 0
+    # An unnamed first column before the id column is R's row names (1, 2, ...), not data.
+    row_names = [0] if id_pos != 0 and header[0] == "" else []
     ids = frame[id_pos]
     _check_ids(path, ids, "sample id", f"column {header[id_pos]!r}")
     ids = ids.astype(str).str.strip()
-    value_pos = [i for i in range(frame.shape[1]) if i != id_pos]
+    value_pos = [i for i in range(frame.shape[1]) if i != id_pos and i not in row_names]
     numeric, text = _numeric_columns(path, frame, value_pos, header, lambda i: f"sample {ids.iloc[i]!r}")
+    text = sorted(row_names + text)
     if not numeric:
         raise InputError(f"{path}: no numeric data columns besides the ids in column {header[id_pos]!r}")
     X = frame[numeric].to_numpy(dtype=np.float32)
