@@ -180,3 +180,13 @@ def test_clinical_indexed_by_id_and_duplicate_rows_resolved_by_sample_type():
     assert mdata.obs["OS_time"].tolist() == [2.0, 3.0]  # the tumour row of patient 0001
     (drop,) = alignment_summary(mdata).dropped
     assert (drop.id, drop.reason) == ("TCGA-AA-0001-11A", "duplicate_clinical_row")
+
+
+def test_aligned_h5mu_read_again_keeps_clinical_and_original_ids(tmp_path):
+    rna = _adata(["TCGA-AA-0001-01A", "TCGA-AA-0002-01A"], 2, "g")
+    clinical = pd.DataFrame({"patient": ["TCGA-AA-0001", "TCGA-AA-0002"], "OS": [1, 0], "OS.time": [5.0, 9.0]})
+    write_h5mu(align_modalities({"rna": rna}, clinical=clinical), tmp_path / "a.h5mu")
+    again = read_modalities([tmp_path / "a.h5mu"], verbose=False)
+    assert again.obs["OS_time"].tolist() == [5.0, 9.0] and again.obs["OS_event"].tolist() == [1.0, 0.0]
+    assert list(again.mod["rna"].obs["source_id"]) == ["TCGA-AA-0001-01A", "TCGA-AA-0002-01A"]
+    assert alignment_summary(again).clinical_source.endswith("a.h5mu (obs)")

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from omicsdisent.errors import InputError
 from omicsdisent.io.barcodes import alignment_key, sample_preference, try_parse_barcode
 from omicsdisent.io.clinical import CLINICAL_ID_COLUMNS, read_clinical, standardise_survival_with_source
-from omicsdisent.io.readers import ORIENTATIONS, read_sources, split_source
+from omicsdisent.io.readers import ORIENTATIONS, read_h5mu_obs, read_sources, split_source
 from omicsdisent.io.summary import AlignmentSummary, DroppedSample
 
 LEVELS = ("patient", "sample")
@@ -51,8 +51,9 @@ def read_modalities(sources, *, clinical=None, level: str = "patient", keep_norm
 
     ``sources``: paths or ``"name=path"`` strings (a ``.h5mu`` adds each of its modalities), or a
     mapping name -> path or AnnData. Modality names come from the file stem unless given; a name
-    used twice is an error. ``clinical`` is a path or a DataFrame. With ``verbose`` the alignment
-    summary is printed.
+    used twice is an error. ``clinical`` is a path or a DataFrame; without it, the ``obs`` columns of
+    ``.h5mu`` sources (e.g. an aligned file written before) are joined instead. With ``verbose`` the
+    alignment summary is printed.
     """
     if orientation not in ORIENTATIONS:
         raise InputError(f"orientation={orientation!r}: expected one of {', '.join(ORIENTATIONS)}")
@@ -63,6 +64,7 @@ def read_modalities(sources, *, clinical=None, level: str = "patient", keep_norm
         raise InputError("no modalities given; pass at least one file")
     modalities: dict[str, ad.AnnData] = {}
     origin: dict[str, str] = {}
+    h5mu_obs: list[pd.DataFrame] = []
     for name, source in items:
         if isinstance(source, ad.AnnData):
             if name is None:
@@ -72,6 +74,8 @@ def read_modalities(sources, *, clinical=None, level: str = "patient", keep_norm
         else:
             read = read_sources(source, name=None if name is None else str(name), orientation=orientation)
             where = str(split_source(source)[1])
+            if clinical is None and where.lower().endswith(".h5mu"):
+                h5mu_obs.append(read_h5mu_obs(where))
         for mod, adata in read.items():
             if mod in modalities:
                 raise InputError(
@@ -79,6 +83,13 @@ def read_modalities(sources, *, clinical=None, level: str = "patient", keep_norm
                     "give each its own name with name=path"
                 )
             modalities[mod], origin[mod] = adata, where
+    h5mu_obs = [obs for obs in h5mu_obs if obs.shape[1] > 0]
+    if clinical is None and h5mu_obs:
+        # An aligned .h5mu carries its clinical columns in obs; join them again unless a table is given.
+        clinical = h5mu_obs[0]
+        for extra in h5mu_obs[1:]:
+            clinical = clinical.combine_first(extra)
+        clinical.attrs.update(h5mu_obs[0].attrs)
     return align_modalities(
         modalities, clinical=clinical, level=level, keep_normal=keep_normal, time_col=time_col,
         event_col=event_col, time_unit=time_unit, max_nan_fraction=max_nan_fraction,
@@ -244,7 +255,8 @@ def _align_one(adata: ad.AnnData, name: str, label: str, level: str, keep_normal
     if not keep.any():
         raise InputError(f"{label}: no samples left after dropping normal tissue; pass keep_normal=True (--keep-normal)")
     out = adata[keep].copy()
-    out.obs["source_id"] = raw[keep].to_numpy()
+    if "source_id" not in out.obs.columns:  # an aligned file read again keeps the original ids
+        out.obs["source_id"] = raw[keep].to_numpy()
     out.obs_names = pd.Index(np.asarray(keys, dtype=object)[keep].astype(str))
     if not sp.issparse(out.X):
         out.X = np.asarray(out.X, dtype=np.float32)

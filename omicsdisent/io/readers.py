@@ -185,6 +185,21 @@ def _read_h5mu(path: Path) -> dict[str, ad.AnnData]:
     return {mod: mdata.mod[mod].copy() for mod in mdata.mod}
 
 
+def read_h5mu_obs(path) -> pd.DataFrame:
+    """The sample table (global ``obs``, e.g. clinical columns) of a ``.h5mu`` file, without its data."""
+    import h5py
+    from anndata.io import read_elem
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as handle:
+            obs = read_elem(handle["obs"]) if "obs" in handle else pd.DataFrame()
+    except Exception as err:
+        raise InputError(f"{path}: cannot be read as .h5mu ({_first_line(err)})") from None
+    obs.attrs.update(source=f"{path} (obs)", id_column="obs_names")
+    return obs
+
+
 def _finish(adata: ad.AnnData, path: Path, orientation: str, label: str) -> ad.AnnData:
     """Orient an AnnData read from a binary file and make ``X`` float32."""
     if adata.X is None:

@@ -114,7 +114,11 @@ class AlignmentSummary:
             n_events=int(data.get("n_events", 0)),
         )
 
-    def __str__(self, max_dropped: int = 20) -> str:
+    def __str__(self) -> str:
+        return self.format()
+
+    def format(self, max_dropped: int = 20) -> str:
+        """The readable table; at most ``max_dropped`` dropped ids are listed one per line."""
         lines = [
             f"Aligned {len(self.modalities)} modalities at {self.level} level: "
             f"{self.n_union} samples in the union, {self.n_complete} complete (in every modality)",
