@@ -193,3 +193,17 @@ def test_h5ad_with_barcodes_as_features_is_transposed(tmp_path):
     adata = read_modality(tmp_path / "x.h5ad")
     assert adata.shape == (3, 2) and list(adata.obs_names) == BARCODES
     assert adata.uns["omicsdisent"]["orientation"] == "features_x_samples"
+
+
+def test_xz_compressed_tsv_and_corrupt_gzip(tmp_path):
+    import lzma
+
+    path = tmp_path / "cnv.tsv.xz"
+    with lzma.open(path, "wt") as handle:
+        handle.write("patient\tG1\tG2\nTCGA-A1-A0SB\t1\t2\n")
+    adata = read_modality(path)
+    assert adata.uns["omicsdisent"]["name"] == "cnv" and adata.X.tolist() == [[1.0, 2.0]]
+    broken = tmp_path / "rna.csv.gz"
+    broken.write_bytes(b"not gzip at all")
+    with pytest.raises(InputError, match="rna.csv.gz: cannot be read"):
+        read_modality(broken)

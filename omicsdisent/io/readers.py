@@ -25,8 +25,10 @@ that mixes numbers and text is an error, since it is most likely a malformed dat
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
+import lzma
 import re
 from pathlib import Path
 
@@ -40,7 +42,7 @@ from omicsdisent.io.barcodes import barcode_fraction
 
 ORIENTATIONS = ("auto", "samples_x_features", "features_x_samples")
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
-COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
 
 # Lower-cased first-column names that say which axis the rows are.
 FEATURE_ID_COLUMNS = {
@@ -108,7 +110,8 @@ def _format_of(path: Path) -> str:
         if lower.endswith(fmt):
             return fmt.lstrip(".")
     raise InputError(
-        f"{path}: unknown file type; expected .h5ad, .h5mu, or delimited text .csv/.tsv/.txt (optionally .gz)"
+        f"{path}: unknown file type; expected .h5ad, .h5mu, or delimited text .csv/.tsv/.txt "
+        "(optionally compressed: .gz, .bz2, .xz)"
     )
 
 
@@ -147,7 +150,7 @@ def read_modality(source, *, name: str | None = None, orientation: str = "auto")
     """Read one modality file into an AnnData of shape (samples, features), ``X`` float32.
 
     ``source`` is a path or ``"name=path"``; formats ``.h5ad``, ``.h5mu`` holding one modality, and
-    delimited text (``.csv``, ``.tsv``, ``.txt``, optionally ``.gz``) in either orientation (see the
+    delimited text (``.csv``, ``.tsv``, ``.txt``, optionally ``.gz``/``.bz2``/``.xz``) in either orientation (see the
     module docstring for how ``orientation="auto"`` decides). ``obs_names`` are the file's sample ids
     as written; ``var_names`` its features. The modality's name is in
     ``adata.uns["omicsdisent"]["name"]`` and the source path in ``adata.uns["omicsdisent"]["source"]``.
@@ -232,10 +235,8 @@ def _finish(adata: ad.AnnData, path: Path, orientation: str, label: str) -> ad.A
 
 
 def _open_text(path: Path):
-    lower = path.name.lower()
-    if lower.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
-    return open(path, encoding="utf-8", errors="replace", newline="")
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower(), open)
+    return opener(path, "rt", encoding="utf-8", errors="replace", newline="")
 
 
 def _header(path: Path) -> tuple[str, list[str], int]:

@@ -120,7 +120,8 @@ class AlignmentSummary:
     def format(self, max_dropped: int = 20) -> str:
         """The readable table; at most ``max_dropped`` dropped ids are listed one per line."""
         lines = [
-            f"Aligned {len(self.modalities)} modalities at {self.level} level: "
+            f"Aligned {len(self.modalities)} modalit{'y' if len(self.modalities) == 1 else 'ies'} "
+            f"at {self.level} level: "
             f"{self.n_union} samples in the union, {self.n_complete} complete (in every modality)",
             "",
         ]
