@@ -302,8 +302,9 @@ def _join_clinical(obs_names: pd.Index, clinical, summary: AlignmentSummary, *, 
         raise InputError(f"{label}: the clinical table has no rows")
 
     candidates = _id_candidates(table, id_col, label)
-    obs_set = set(obs_names)
-    patients = {o: try_parse_barcode(o).patient if try_parse_barcode(o) else None for o in obs_names}
+    # At sample level a patient-level clinical row serves every sample of that patient.
+    barcodes = {o: try_parse_barcode(o) for o in obs_names}
+    patients = {o: b.patient if b is not None else None for o, b in barcodes.items()}
     best = None
     for cand_name, values in candidates:
         keys = [None if _blank(v) else alignment_key(v, level)[0] for v in values]
