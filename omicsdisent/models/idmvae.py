@@ -429,10 +429,13 @@ class IDMVAE:
 
         ``max_epochs`` defaults to ``min(400, max(50, ceil(4000 / steps per epoch)))`` (about 4,000
         optimiser steps, never fewer than 50 epochs). ``accelerator`` is ``"auto"`` (CUDA when
-        available), ``"cpu"`` or ``"cuda"``. ``seed`` fixes the initial weights, minibatch order and
-        noise: on CPU the same seed gives the same model. A first call re-initialises the weights
-        under ``seed``; a later call continues from the trained weights. Other keywords are fields of
-        :class:`omicsdisent.train.TrainConfig`.
+        available), ``"cpu"`` or ``"cuda"``. ``seed`` fixes the initial weights, the validation split,
+        minibatch order and noise: on CPU the same seed gives the same model. A first call
+        re-initialises the weights under ``seed``; a later call continues from the trained weights.
+        With ``early_stopping`` the trainer holds out ``val_fraction`` of the samples (default 0.1),
+        stops when their loss stops improving and keeps the best weights. Other keywords are fields
+        of :class:`omicsdisent.train.TrainConfig` (``val_fraction``, ``patience``, ``weight_decay``,
+        ``grad_clip``, ``compile``).
         """
         from omicsdisent.train import TrainConfig, Trainer
 
@@ -444,7 +447,7 @@ class IDMVAE:
             max_epochs = min(400, max(50, math.ceil(4000 / steps)))
         try:
             train_config = TrainConfig(
-                max_epochs=max_epochs,
+                epochs=max_epochs,
                 batch_size=batch_size,
                 lr=lr,
                 accelerator=accelerator,
@@ -848,11 +851,12 @@ def history_summary(history) -> dict:
 
     data = history_to_json(history)
     final = {}
-    for key, value in data.items():
-        if isinstance(value, list) and value and all(isinstance(v, (int, float)) or v is None for v in value):
-            final[key] = value[-1]
-    epochs = data.get("epochs_run", data.get("n_epochs"))
-    if epochs is None:
-        lengths = [len(v) for v in data.values() if isinstance(v, list)]
-        epochs = max(lengths) if lengths else 0
-    return {"epochs_run": epochs, "final": final}
+    for split in ("train", "validation"):
+        for term, values in (data.get(split) or {}).items():
+            if values:
+                final[f"{split}_{term}"] = values[-1]
+    return {
+        "epochs_run": int(data.get("epochs_run", 0)),
+        "stopped_early": bool(data.get("stopped_early", False)),
+        "final": final,
+    }

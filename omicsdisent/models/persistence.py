@@ -188,6 +188,13 @@ def load_model(cls, dir_path: str | Path, mdata=None):
             model.train_config = _dataclass_from_json(TrainConfig, config["train_config"])
         except (ImportError, InputError, TypeError):
             model.train_config = config["train_config"]  # kept as the plain record it is
-    model.history = config.get("history") or None
+    model.history = None
+    if config.get("history"):
+        try:
+            from omicsdisent.train import TrainingHistory
+
+            model.history = TrainingHistory.from_dict(config["history"])
+        except (ImportError, TypeError):
+            model.history = config["history"]  # kept as the plain record it is
     model.is_trained = bool(config.get("is_trained", True))
     return model
