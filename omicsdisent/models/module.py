@@ -241,7 +241,11 @@ class IDMVAEModule(nn.Module):
             total, terms["genaug"] = total + term, term.detach()
         if cfg.prior == "diffusion" and cfg.diffusion_formulation == "authors" and cfg.diffusion_weight > 0:
             present = mask.t()  # [M, n]
-            triples = [(self.z_prior.loss, post["z_loc"], present)]
+            # z: one present expert per sample, drawn uniformly: an unbiased estimate of the mean over the
+            # experts' posterior means at 1/M of the denoiser cost (the denoiser dominates the step).
+            chosen = torch.where(mask, torch.rand(mask.shape, device=mask.device), -1.0).argmax(1)
+            z_chosen = post["z_loc"][chosen, torch.arange(mask.shape[0], device=mask.device)]
+            triples = [(self.z_prior.loss, z_chosen, mask.any(1))]
             triples += [(p.loss, w, present[m]) for m, (p, w) in enumerate(zip(self.w_priors, post["w_loc"]))]
             term = cfg.diffusion_weight * objectives.diffusion_regulariser(triples)
             total, terms["diffusion"] = total + term, term.detach()

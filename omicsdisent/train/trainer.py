@@ -105,6 +105,14 @@ def epoch_batches(indices: torch.Tensor, batch_size: int, shuffle: bool) -> Iter
     return iter(batches)
 
 
+def make_optimizer(module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """Adam over every parameter; the fused kernel (one call for all parameters) where torch has it."""
+    try:
+        return torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=device.type == "cuda")
+
+
 def train_step(module, optimizer: torch.optim.Optimizer, batch: dict, grad_clip: float | None) -> dict[str, torch.Tensor]:
     """One step of Adam on ``module.loss(batch)``; returns the detached terms plus "total" (scalars).
 
@@ -160,7 +168,7 @@ class Trainer:
         data = to_device(data, device)
         if cfg.compile:
             _compile_networks(module)
-        optimizer = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = make_optimizer(module, cfg, device)
 
         history = TrainingHistory(device=str(device))
         best_loss, best_state, since_best = float("inf"), None, 0
