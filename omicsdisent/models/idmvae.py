@@ -800,6 +800,7 @@ def fit_from_files(
     n_top_features: int | None = None,
     overwrite: bool = False,
     train_options: Mapping[str, Any] | None = None,
+    verbose: bool = False,
     **model_config,
 ) -> tuple[IDMVAE, dict]:
     """Read, align, preprocess, fit and save: the whole ``omicsdisent fit`` in one call.
@@ -807,19 +808,31 @@ def fit_from_files(
     ``sources`` are paths (``.h5ad``, ``.h5mu``, ``.csv/.tsv[.gz]``) or ``name=path``, read with
     :func:`omicsdisent.io.read_modalities`. Data already preprocessed (``uns["omicsdisent"]["modality_type"]``
     recorded in every modality) is used as is; otherwise :func:`omicsdisent.pp.preprocess` runs (with
-    ``n_top_features`` when given). ``train_options`` go to :meth:`IDMVAE.train`. Refuses to replace
-    ``out`` unless ``overwrite``. Returns the model and a summary dict (epochs run, final losses,
-    wall time in seconds, sample and feature counts).
+    ``n_top_features`` when given). ``train_options`` go to :meth:`IDMVAE.train`; ``verbose`` prints
+    the alignment summary. Refuses to replace ``out`` unless ``overwrite``. Returns the model and a
+    summary dict (epochs run, final losses, wall time in seconds, sample and feature counts).
+
+    The same in five lines (what the demo does)::
+
+        mdata = omicsdisent.io.read_modalities(["rna.h5ad", "methyl.h5ad"], clinical="clinical.csv")
+        omicsdisent.pp.preprocess(mdata)
+        model = omicsdisent.IDMVAE(mdata, z_dim=16, w_dim=32)
+        model.train(max_epochs=50, seed=0)
+        model.save("model/")
     """
     from omicsdisent.io import read_modalities
-
-    out = Path(out)
     from omicsdisent.models.persistence import check_writable
 
-    check_writable(out, overwrite)  # fail before minutes of training, not after
+    out = Path(out)
+    # Fail on options and the output folder before reading data and minutes of training, not after.
+    check_writable(out, overwrite)
+    try:
+        ModelConfig(**model_config)
+    except TypeError as err:
+        raise InputError(f"model options: {err}") from None
     start = time.perf_counter()
-    mdata = read_modalities(list(sources), clinical=clinical)
-    if not all(_recorded_type(mdata.mod[m]) for m in mdata.mod):
+    mdata = read_modalities(list(sources), clinical=clinical, verbose=verbose)
+    if not all(_recorded_type(mdata.mod[m]) for m in mdata.mod):  # pp keeps those already done
         from omicsdisent import pp
 
         kwargs = {} if n_top_features is None else {"n_top_features": n_top_features}
