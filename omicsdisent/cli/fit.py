@@ -31,12 +31,15 @@ import click
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Fixes the result on CPU.")
 @click.option("--n-top-features", type=int, default=None, help="Features kept per modality by preprocessing (default: pp's).")
+@click.option("--type", "types", multiple=True, metavar="NAME=TYPE",
+              help="Modality type for preprocessing (counts, methylation, continuous), e.g. methyl=methylation; "
+                   "repeatable. Default: inferred from the values (M-values read as continuous).")
 @click.option("--no-early-stopping", is_flag=True, help="Run every epoch.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--force", is_flag=True, help="Replace the model folder at --out if it exists.")
 def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug, genaug, prior,
-        diffusion_formulation, epochs, batch_size, lr, device, seed, n_top_features, no_early_stopping,
+        diffusion_formulation, epochs, batch_size, lr, device, seed, n_top_features, types, no_early_stopping,
         quiet, as_json, force):
     """Fit IDMVAE to two or more omics of the same samples and save the model folder.
 
@@ -46,7 +49,8 @@ def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug,
 
     \b
     Example:
-      omicsdisent fit rna=rna.csv methyl=meth.csv --clinical clinical.csv --out brca_model/ --epochs 50
+      omicsdisent fit rna=rna.csv methyl=meth.csv --type methyl=methylation \\
+          --clinical clinical.csv --out brca_model/ --epochs 50
       omicsdisent embed brca_model/ rna=rna.csv methyl=meth.csv --out embeddings/
     """
     from omicsdisent.errors import InputError
@@ -57,6 +61,12 @@ def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug,
             raise InputError(f"option {option}={value} is not valid; expected an integer >= 1")
     if lr <= 0:
         raise InputError(f"option --lr={lr} is not valid; expected a number > 0")
+    type_map = {}
+    for item in types:
+        name, sep, kind = item.partition("=")
+        if not sep or not name or not kind:
+            raise InputError(f"option --type {item!r} is not valid; expected NAME=TYPE, e.g. methyl=methylation")
+        type_map[name] = kind
     train_options = {
         "max_epochs": epochs,
         "batch_size": batch_size,
@@ -71,6 +81,7 @@ def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug,
         out,
         clinical=clinical,
         n_top_features=n_top_features,
+        types=type_map,
         overwrite=force,
         train_options=train_options,
         verbose=not quiet,

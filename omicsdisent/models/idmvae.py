@@ -798,6 +798,7 @@ def fit_from_files(
     out: str | Path,
     clinical: str | Path | None = None,
     n_top_features: int | None = None,
+    types: Mapping[str, str] | None = None,
     overwrite: bool = False,
     train_options: Mapping[str, Any] | None = None,
     verbose: bool = False,
@@ -808,7 +809,8 @@ def fit_from_files(
     ``sources`` are paths (``.h5ad``, ``.h5mu``, ``.csv/.tsv[.gz]``) or ``name=path``, read with
     :func:`omicsdisent.io.read_modalities`. Data already preprocessed (``uns["omicsdisent"]["modality_type"]``
     recorded in every modality) is used as is; otherwise :func:`omicsdisent.pp.preprocess` runs (with
-    ``n_top_features`` when given). ``train_options`` go to :meth:`IDMVAE.train`; ``verbose`` prints
+    ``n_top_features`` and ``types`` ``{modality: "counts"|"methylation"|"continuous"}`` when given;
+    untyped modalities are inferred from their values, so M-values read as continuous unless typed). ``train_options`` go to :meth:`IDMVAE.train`; ``verbose`` prints
     the alignment summary. Refuses to replace ``out`` unless ``overwrite``. Returns the model and a
     summary dict (epochs run, final losses, wall time in seconds, sample and feature counts).
 
@@ -836,7 +838,7 @@ def fit_from_files(
         from omicsdisent import pp
 
         kwargs = {} if n_top_features is None else {"n_top_features": n_top_features}
-        pp.preprocess(mdata, **kwargs)
+        pp.preprocess(mdata, types=dict(types or {}), **kwargs)
     model = IDMVAE(mdata, **model_config)
     history = model.train(**dict(train_options or {}))
     model.save(out, overwrite=overwrite)
