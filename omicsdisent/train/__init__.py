@@ -10,6 +10,7 @@ from omicsdisent.train.trainer import (
     resolve_device,
     take,
     train_step,
+    validation_disabled,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "resolve_device",
     "take",
     "train_step",
+    "validation_disabled",
 ]

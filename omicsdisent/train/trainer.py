@@ -174,7 +174,7 @@ class Trainer:
         best_loss, best_state, since_best = float("inf"), None, 0
         start = time.perf_counter()
         bar = tqdm(range(cfg.epochs), disable=not cfg.progress, desc="training", unit="epoch")
-        with _validation_off():
+        with validation_disabled():
             for epoch in bar:
                 module.train()
                 sums, first_bad, names = None, None, None
@@ -259,7 +259,7 @@ def _compile_networks(module) -> None:
         module.z_prior.compile()
 
 
-class _validation_off:
+class validation_disabled:  # noqa: N801 (used as a context manager, like torch.no_grad)
     """Turns off argument validation of Pyro and torch distributions (it syncs with the device) and
     restores the previous settings; inputs were checked once by ``validate_data``."""
 
