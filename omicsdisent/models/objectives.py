@@ -70,7 +70,8 @@ def mmvae_plus_elbo(log_weights: torch.Tensor, mask: torch.Tensor, dreg: bool = 
     dreg=True (K > 1): the value is unchanged, but the gradient is the DReG surrogate
     sum_k w~_k grad log W_k, w~ = softmax_K(log W) held fixed. The caller must compute log q with
     detached variational parameters and scale the gradients reaching the latent draws by w~
-    (:func:`importance_weights`), which makes the encoder's path gradient sum_k w~_k^2 ....
+    (:func:`importance_weights`), which makes the encoder's path gradient
+    sum_k w~_k^2 d log W_k / d z_k * d z_k / d phi (Tucker et al. 2019).
     """
     k = log_weights.shape[0]
     per_source = -(torch.logsumexp(log_weights, dim=0) - math.log(k))  # [M, n]
