@@ -58,12 +58,14 @@ def _fit(config, data, seed=0, **train):
     return module, history
 
 
-def test_training_with_missing_modalities_is_finite_and_encodes_every_sample():
+@pytest.mark.parametrize("formulation", ["authors", "paper"])
+def test_training_with_missing_modalities_is_finite_and_encodes_every_sample(formulation):
     data = _data(missing=0.3)
     assert (~data["mask"]).any(1).float().mean() == pytest.approx(0.3, abs=0.01)
-    module, history = _fit(_config(prior="diffusion"), data, epochs=4)
+    module, history = _fit(_config(prior="diffusion", diffusion_formulation=formulation), data, epochs=4)
+    expected_terms = {"mmvae_plus", "cross_mi", "genaug", "total"} | ({"diffusion"} if formulation == "authors" else set())
     for store in (history.train, history.validation):
-        assert set(store) == {"mmvae_plus", "cross_mi", "genaug", "diffusion", "total"}
+        assert set(store) == expected_terms
         assert all(len(v) == 4 and all(map(lambda f: f == f and abs(f) < float("inf"), v)) for v in store.values())
     assert history.train["total"][-1] < history.train["total"][0]
     with torch.no_grad():
@@ -106,6 +108,12 @@ def test_early_stopping_restores_the_best_validation_weights():
     restored = evaluate(module, data, val_idx, 32)[-1].item()
     # The restored weights score like the best epoch (up to the randomness of the draws), not the last.
     assert abs(restored - history.validation["total"][best]) < abs(restored - history.validation["total"][-1])
+
+
+def test_without_a_validation_split_training_runs_every_epoch():
+    _, history = _fit(_config(), _data(), epochs=3, val_fraction=0.0)
+    assert history.validation == {} and history.best_epoch is None
+    assert history.epochs_run == 3 and not history.stopped_early
 
 
 def test_batches_cover_every_training_sample_once_per_epoch():
