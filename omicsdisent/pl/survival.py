@@ -1,0 +1,174 @@
+"""Kaplan-Meier curves with the number at risk under the plot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from omicsdisent.errors import InputError
+from omicsdisent.pl.figures import finish, new_figure
+
+
+@dataclass
+class KaplanMeierCurve:
+    """One group's Kaplan-Meier estimate: arrays over ``timeline`` (days, increasing from 0).
+
+    ``survival`` is S(t) just after each time, ``lower``/``upper`` its 95% confidence band (NaN where
+    unknown) and ``at_risk`` the number of samples still at risk just before each time.
+    """
+
+    label: str
+    timeline: np.ndarray
+    survival: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    at_risk: np.ndarray
+
+    def at_risk_at(self, times: np.ndarray) -> np.ndarray:
+        """Samples at risk at each of ``times`` (days): at risk just before the first recorded time >= t."""
+        position = np.searchsorted(self.timeline, times, side="left")
+        counts = np.zeros(len(times), dtype=int)
+        inside = position < len(self.timeline)
+        counts[inside] = self.at_risk[position[inside]]
+        return counts
+
+
+def kaplan_meier_curves(time: np.ndarray, event: np.ndarray, groups: pd.Series) -> list[KaplanMeierCurve]:
+    """Kaplan-Meier estimates per group with lifelines; rows with a missing time, event or group are left out.
+
+    ``time`` in days (float [n]), ``event`` 1 death / 0 censored (float [n]), ``groups`` labels [n].
+    """
+    from lifelines import KaplanMeierFitter
+
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=float)
+    known = np.isfinite(time) & np.isfinite(event) & groups.notna().to_numpy()
+    if isinstance(groups.dtype, pd.CategoricalDtype):
+        labels = [c for c in groups.cat.categories if (groups[known] == c).any()]
+    else:
+        labels = sorted(groups[known].astype(str).unique())
+        groups = groups.astype(str)
+    curves = []
+    for label in labels:
+        rows = known & (groups == label).to_numpy()
+        fitter = KaplanMeierFitter().fit(time[rows], event[rows], label=str(label))
+        band = fitter.confidence_interval_survival_function_
+        curves.append(
+            KaplanMeierCurve(
+                label=str(label),
+                timeline=fitter.survival_function_.index.to_numpy(dtype=float),
+                survival=fitter.survival_function_.iloc[:, 0].to_numpy(dtype=float),
+                lower=band.iloc[:, 0].to_numpy(dtype=float),
+                upper=band.iloc[:, 1].to_numpy(dtype=float),
+                at_risk=fitter.event_table["at_risk"].to_numpy(dtype=int),
+            )
+        )
+    return curves
+
+
+def kaplan_meier(
+    result_or_data,
+    *,
+    groups: str = "risk_group",
+    time: str = "OS_time",
+    event: str = "OS_event",
+    title: str | None = None,
+    n_ticks: int = 5,
+    save=None,
+    overwrite: bool = False,
+) -> Figure:
+    """Kaplan-Meier curves per group with 95% bands and a number-at-risk table under the axes.
+
+    ``result_or_data`` is a :class:`omicsdisent.tl.SurvivalResult` (its Kaplan-Meier estimates per risk
+    group and log-rank p are drawn as they are) or an AnnData/MuData whose ``obs`` has the ``groups``
+    column and survival columns ``time`` (days) and ``event`` (1 death, 0 censored); there the curves
+    are estimated here. The number at risk is shown at ``n_ticks`` evenly spaced times.
+
+    Returns the figure; ``save="km.png"`` (or ``.pdf``) also writes it.
+    """
+    p_value = None
+    if isinstance(result_or_data, (ad.AnnData, md.MuData)):
+        obs = result_or_data.obs
+        for option, column in (("groups", groups), ("time", time), ("event", event)):
+            if column not in obs.columns:
+                raise InputError(f"{option}={column!r}: no such column in obs; obs has {', '.join(map(str, obs.columns)) or 'none'}")
+        curves = kaplan_meier_curves(obs[time].to_numpy(dtype=float), obs[event].to_numpy(dtype=float), obs[groups])
+        subtitle = groups
+    else:
+        curves, p_value = curves_from_result(result_or_data)
+        subtitle = "risk groups"
+    if not curves:
+        raise InputError("kaplan_meier: no group has samples with a known survival time and event")
+
+    figure = new_figure(6.4, 5.2)
+    grid = figure.add_gridspec(2, 1, height_ratios=(4, 1))
+    ax = figure.add_subplot(grid[0])
+    table = figure.add_subplot(grid[1], sharex=ax)
+    palette = colormaps["tab10"]
+    end = max(float(c.timeline[-1]) for c in curves if len(c.timeline))
+    ticks = np.linspace(0.0, end, max(2, n_ticks))
+    for i, curve in enumerate(curves):
+        colour = palette(i % palette.N)
+        ax.step(curve.timeline, curve.survival, where="post", color=colour, label=curve.label)
+        band = np.isfinite(curve.lower) & np.isfinite(curve.upper)
+        if band.any():
+            ax.fill_between(curve.timeline[band], curve.lower[band], curve.upper[band], step="post", color=colour, alpha=0.15, linewidth=0)
+        for tick, count in zip(ticks, curve.at_risk_at(ticks)):
+            table.text(tick, len(curves) - 1 - i, str(count), ha="center", va="center", color=colour, fontsize="small")
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlim(-0.05 * end if end > 0 else -0.05, end * 1.05 if end > 0 else 1.0)
+    ax.set_ylabel("Survival probability")
+    ax.legend(frameon=False, loc="lower left", fontsize="small")
+    heading = title if title is not None else f"Kaplan-Meier by {subtitle}"
+    if p_value is not None and np.isfinite(p_value):
+        heading += f" (log-rank p = {p_value:.3g})"
+    ax.set_title(heading)
+    ax.tick_params(labelbottom=False)
+    table.set_ylim(-0.5, len(curves) - 0.5)
+    table.set_yticks(range(len(curves)), [c.label for c in reversed(curves)], fontsize="small")
+    table.set_xticks(ticks, [f"{t:.0f}" for t in ticks])
+    table.set_xlabel("Time (days)")
+    table.set_title("Number at risk", fontsize="small", loc="left")
+    for side in ("top", "right", "left"):
+        table.spines[side].set_visible(False)
+    table.tick_params(axis="y", length=0)
+    return finish(figure, save, overwrite)
+
+
+def curves_from_result(result) -> tuple[list[KaplanMeierCurve], float | None]:
+    """The Kaplan-Meier curves and log-rank p of a SurvivalResult (attribute ``km`` or its ``to_dict()``)."""
+    record = result.to_dict() if hasattr(result, "to_dict") else result
+    if not isinstance(record, Mapping):
+        raise InputError(f"kaplan_meier: got a {type(result).__name__}; expected a SurvivalResult or an AnnData/MuData")
+    km = record.get("kaplan_meier", record.get("km"))
+    if not isinstance(km, Mapping) or not km:
+        raise InputError("kaplan_meier: this result holds no Kaplan-Meier estimates per group")
+    curves = []
+    for label, estimate in km.items():
+        curves.append(
+            KaplanMeierCurve(
+                label=str(label),
+                timeline=np.asarray(estimate["timeline"], dtype=float),
+                survival=np.asarray(estimate["survival"], dtype=float),
+                lower=np.asarray(_first(estimate, "ci_lower", "lower"), dtype=float),
+                upper=np.asarray(_first(estimate, "ci_upper", "upper"), dtype=float),
+                at_risk=np.asarray(estimate["at_risk"], dtype=int),
+            )
+        )
+    p_value = record.get("logrank_p", record.get("log_rank_p"))
+    return curves, None if p_value is None else float(p_value)
+
+
+def _first(mapping: Mapping, *keys):
+    for key in keys:
+        if key in mapping:
+            values = mapping[key]
+            return [np.nan if v is None else v for v in values]
+    raise InputError(f"kaplan_meier: a group's estimate lacks {' / '.join(keys)}")
