@@ -238,3 +238,28 @@ def test_generate_mixes_shared_and_private_codes(trained):
     assert not np.allclose(same_private[0], same_private[1])
     with pytest.raises(InputError, match="private_from: sample ids not in the data: 'nope'"):
         model.generate(shared_from=[a], private_from=["nope"])
+
+
+def test_idmvae_shared_code_finds_weak_shared_signal_that_mmvae_plus_misses():
+    """The shared-signal benchmark at a small fixed budget (seeded): IDMVAE's z predicts the true shared
+    factors clearly better than MMVAE+'s (lambda_mi = lambda_genaug = 0) after the same training."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "shared_signal_probe.py"
+    spec = importlib.util.spec_from_file_location("shared_signal_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: one thread is faster, and steadier on a busy machine
+    try:
+        report = probe.run_probe(n_samples=3000, n_features=200, epochs=30, lr=1e-3, seeds=(0,), data_seed=0)
+    finally:
+        torch.set_num_threads(threads)
+    ours, base = report["models"]["idmvae"], report["models"]["mmvae_plus"]
+    # Observed at this seed: about 0.19 against -0.01; a linear probe on the raw data reaches about 0.56.
+    assert ours["z_to_shared"] > base["z_to_shared"] + 0.1
+    assert ours["z_to_shared"] > 0.1
+    assert report["setting"]["models"]["mmvae_plus"] == {"lambda_mi": 0.0, "lambda_genaug": 0.0}

@@ -140,3 +140,12 @@ def test_loaded_model_keeps_training_from_its_weights(saved):
     loaded.train(seed=2, **FAST)
     assert loaded.is_trained
     assert not np.array_equal(loaded.get_latent(), before)
+
+
+def test_save_creates_missing_parent_folders(saved, tmp_path):
+    model, _, _, _ = saved
+    target = model.save(tmp_path / "results" / "run1" / "model")
+    assert (target / CONFIG_FILE).is_file() and (target / WEIGHTS_FILE).is_file()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        model.save(tmp_path / "afile" / "model")

@@ -72,8 +72,9 @@ def check_writable(path: Path, overwrite: bool) -> None:
     """
     path = Path(path)
     if not path.exists():
-        if not path.parent.exists():
-            raise InputError(f"cannot save the model to {path}: folder {path.parent} does not exist")
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise InputError(f"cannot save the model to {path}: {parent} is a file, not a folder")
         return
     if not overwrite:
         raise InputError(f"{path} already exists; choose another folder or overwrite it (--force / overwrite=True)")
@@ -108,6 +109,7 @@ def save_model(model, dir_path: str | Path, overwrite: bool = False) -> Path:
     check_writable(path, overwrite)
     config = _model_config_json(model)
     weights = {k: v.detach().cpu().contiguous().clone() for k, v in model.module.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
