@@ -11,7 +11,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"io", "pp", "datasets", "models", "train"}
+_SUBMODULES = {"io", "pp", "datasets", "models", "train", "tl", "pl"}
 _ATTRS = {"IDMVAE": "omicsdisent.models"}
 
 
