@@ -141,6 +141,8 @@ def main(argv=None) -> int:
     parser.add_argument("--w-dim", type=int, default=32)
     parser.add_argument("--lambda-mi", type=float, default=None, help="IDMVAE's lambda_mi (default: ModelConfig's)")
     parser.add_argument("--lambda-genaug", type=float, default=None)
+    parser.add_argument("--genaug", choices=["contrastive", "l2"], default=None, help="IDMVAE's GenAug matching")
+    parser.add_argument("--beta", type=float, default=None, help="beta of both models (default: ModelConfig's)")
     parser.add_argument("--tau", type=float, default=MODELS["idmvae"]["tau"], help="IDMVAE's InfoNCE temperature")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 avoids thread thrashing on a busy small machine)")
@@ -151,6 +153,10 @@ def main(argv=None) -> int:
     config = {"z_dim": args.z_dim, "w_dim": args.w_dim}
     models = {name: dict(options) for name, options in MODELS.items()}
     models["idmvae"]["tau"] = args.tau
+    if args.genaug is not None:
+        models["idmvae"]["genaug"] = args.genaug
+    if args.beta is not None:
+        config["beta"] = args.beta
     if args.lambda_mi is not None:
         models["idmvae"]["lambda_mi"] = args.lambda_mi
     if args.lambda_genaug is not None:

@@ -263,3 +263,18 @@ def test_idmvae_shared_code_finds_weak_shared_signal_that_mmvae_plus_misses():
     assert ours["z_to_shared"] > base["z_to_shared"] + 0.1
     assert ours["z_to_shared"] > 0.1
     assert report["setting"]["models"]["mmvae_plus"] == {"lambda_mi": 0.0, "lambda_genaug": 0.0}
+
+
+def test_samples_without_any_chosen_modality_are_left_out_of_training_and_embed_as_nan():
+    mdata = small_cohort(n=50, missing=0.2)
+    rng = np.random.default_rng(2)
+    extra_ids = list(mdata.obs_names[:40]) + ["only_prot_1", "only_prot_2"]
+    prot = ad.AnnData(rng.normal(size=(42, 3)).astype(np.float32), obs=pd.DataFrame(index=extra_ids))
+    prot.uns["omicsdisent"] = {"modality_type": "continuous"}
+    three = md.MuData({"rna": mdata.mod["rna"], "meth": mdata.mod["meth"], "prot": prot})
+    model = IDMVAE(three, modalities=["rna", "meth"], **SMALL)
+    model.train(seed=0, **FAST)
+    z = model.get_latent()
+    rows = three.obs_names.get_indexer(["only_prot_1", "only_prot_2"])
+    assert np.isnan(z[rows]).all()
+    assert np.isfinite(np.delete(z, rows, axis=0)).all()

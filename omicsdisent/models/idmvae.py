@@ -462,7 +462,12 @@ class IDMVAE:
         if not self.is_trained:
             _seed_everything(seed)
             self.module = IDMVAEModule(self.specs, self.config)
-        history = Trainer(train_config).fit(self.module, self._data.batch)
+        batch = self._data.batch
+        has_any = batch["mask"].any(dim=1)
+        if not bool(has_any.all()):
+            # Samples with none of the chosen modalities carry nothing to learn from (they embed as NaN).
+            batch = _slice_batch(batch, has_any.nonzero().squeeze(1))
+        history = Trainer(train_config).fit(self.module, batch)
         self.history = history
         self.train_config = train_config
         self.is_trained = True
