@@ -1,0 +1,68 @@
+"""``omicsdisent survival``: a penalised Cox model of overall survival on embeddings."""
+
+from __future__ import annotations
+
+import click
+
+from omicsdisent.cli.classify import parse_rep
+
+
+@click.command("survival")
+@click.argument("embeddings", metavar="EMBEDDINGS")
+@click.option("--clinical", metavar="FILE",
+              help="Clinical CSV/TSV joined into obs by sample id; survival read as OS_time/OS_event, "
+                   "TCGA-CDR (OS, OS.time), TCGA (vital_status, days_to_*) or cBioPortal columns.")
+@click.option("--time", "time_col", default="OS_time", show_default=True, metavar="COLUMN",
+              help="Survival time column (days); with --clinical, a column of the clinical file.")
+@click.option("--event", "event_col", default="OS_event", show_default=True, metavar="COLUMN",
+              help="Event column (1 death, 0 censored); with --clinical, also Dead/Alive and the like.")
+@click.option("--time-unit", type=click.Choice(["days", "months", "years"]), default="days", show_default=True,
+              help="Unit of --time in the --clinical file (stored as days).")
+@click.option("--rep", default="X_shared", show_default=True, metavar="REP",
+              help="X_shared, X_private_<modality>, both (shared + every private), or obsm keys joined by commas.")
+@click.option("--cv", type=int, default=5, show_default=True, help="Cross-validation folds (stratified by event).")
+@click.option("--penalizer", type=float, default=0.1, show_default=True, help="Cox penalty strength (lifelines).")
+@click.option("--l1-ratio", type=float, default=0.0, show_default=True, help="Share of L1 in the penalty (0 = ridge).")
+@click.option("--groups", type=click.Choice(["median", "clusters"]), default="median", show_default=True,
+              help="Risk groups: median split of out-of-fold risk, or k-means clusters of the embedding.")
+@click.option("--n-clusters", type=int, default=2, show_default=True, help="Clusters for --groups clusters.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds and of k-means.")
+@click.option("--out", metavar="FILE.json", help="Write the results as JSON here.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def survival(embeddings, clinical, time_col, event_col, time_unit, rep, cv, penalizer, l1_ratio, groups,
+             n_clusters, seed, out, force):
+    """Relate overall survival to EMBEDDINGS with a penalised Cox model.
+
+    EMBEDDINGS is the embeddings.h5mu that 'omicsdisent embed' writes, or any .h5mu/.h5ad with
+    X_shared / X_private_<modality> in obsm. Prints the cross-validated C-index (mean ± sd over
+    folds), hazard ratios per dimension with 95% CIs, the risk groups and the log-rank p.
+
+    \b
+    Example:
+      omicsdisent survival embeddings/embeddings.h5mu --clinical clinical_cdr.tsv --rep X_shared \\
+          --groups median --out survival.json
+    """
+    from omicsdisent.errors import InputError
+    from omicsdisent.tl import read_embeddings
+    from omicsdisent.tl import survival as run_survival
+    from omicsdisent.tl.output import check_output, write_json
+
+    if out:
+        check_output(out, force)
+    named = (time_col, event_col) != ("OS_time", "OS_event")
+    if clinical is None and time_unit != "days":
+        raise InputError("--time-unit applies to the --clinical file; obs times must already be in days")
+    if clinical is not None and named:
+        # The clinical reader standardises the named columns into OS_time (days) and OS_event.
+        data = read_embeddings(embeddings, clinical=clinical, time_col=time_col, event_col=event_col,
+                               time_unit=time_unit)
+        time_col, event_col = "OS_time", "OS_event"
+    else:
+        data = read_embeddings(embeddings, clinical=clinical, time_unit=time_unit)
+    result = run_survival(data, time=time_col, event=event_col, rep=parse_rep(rep), cv=cv, penalizer=penalizer,
+                          l1_ratio=l1_ratio, groups=groups, n_clusters=n_clusters, seed=seed)
+    click.echo(result.format())
+    if out:
+        path = write_json(out, {"command": "survival", "embeddings": str(embeddings), **result.to_dict()},
+                          overwrite=force)
+        click.echo(f"wrote {path}")
