@@ -194,7 +194,7 @@ def survival(
     bad_event = np.isfinite(e) & ~np.isin(e, (0.0, 1.0))
     if bad_event.any():
         raise InputError(
-            f"event: obs column {event!r} holds {e[bad_event][0]!r}; expected 1 (death), 0 (censored) or NaN"
+            f"event: obs column {event!r} holds {float(e[bad_event][0])!r}; expected 1 (death), 0 (censored) or NaN"
         )
     reasons = {
         "missing_time": ~np.isfinite(t),
