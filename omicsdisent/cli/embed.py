@@ -7,7 +7,7 @@ model's training data was (:func:`preprocess_like_model`), so their features lin
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -229,8 +229,7 @@ def write_all_or_nothing(out_dir: Path, writers: Mapping[str, Callable[[str], No
     temporary = {}
     try:
         for name, write in writers.items():
-            handle, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp" + Path(name).suffix)
-            os.close(handle)
+            tmp = str(out_dir / f".{name}.{uuid.uuid4().hex[:8]}.tmp{Path(name).suffix}")
             temporary[name] = tmp
             write(tmp)
         for name, path in targets.items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,8 +45,7 @@ def impute_from_files(model_dir, sources: Sequence[str], target: str, out, clini
         )
     imputed = model.impute(source=list(mdata.mod), target=target, mdata=mdata)
     imputed.obs = mdata.obs.loc[imputed.obs_names].copy()
-    handle, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp.h5ad", dir=out.parent)
-    os.close(handle)
+    tmp = str(out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp.h5ad")
     try:
         imputed.write_h5ad(tmp)
         os.replace(tmp, out)

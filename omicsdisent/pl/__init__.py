@@ -6,7 +6,7 @@ Figures are drawn on the Agg canvas without pyplot, so scripts never open window
 
 - :func:`umap`: UMAP of an embedding coloured by an obs column (computes it with ``tl.cluster`` if absent).
 - :func:`kaplan_meier`: Kaplan-Meier curves per group with the number at risk, from a SurvivalResult or obs.
-- :func:`variance_explained`: stacked bars of the variance each code explains per modality.
+- :func:`variance_explained`: bars of the variance (R²) the shared and private codes explain per modality.
 - :func:`training_curves`: train and validation loss per term and epoch.
 - :func:`probe_heatmap`: disentanglement probe scores (representations x targets).
 - :func:`confusion_matrix`: a classifier's confusion matrix.

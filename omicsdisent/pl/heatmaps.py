@@ -34,41 +34,31 @@ def _annotated_heatmap(values: pd.DataFrame, *, cmap: str, vmin, vmax, fmt: str,
     return figure
 
 
-def probe_heatmap(table: pd.DataFrame, *, value: str | None = None, title: str | None = None, save=None,
-                  overwrite: bool = False) -> Figure:
-    """Heatmap of probe scores: rows are representations, columns are probed targets.
+def probe_heatmap(table, *, title: str | None = None, save=None, overwrite: bool = False) -> Figure:
+    """Heatmap of linear-probe scores: rows are representations, columns are probed labels.
 
-    ``table`` is :func:`omicsdisent.tl.disentanglement_probes`'s DataFrame, either already wide
-    (representations x targets, numeric) or long with columns ``rep``, ``target`` and a score column
-    (``value``; default the first of ``score``, ``r2``, ``accuracy``, ``balanced_accuracy``, ``auroc``).
-    Scores are drawn as they are (e.g. R^2 or accuracy). Returns the figure; ``save`` writes PNG or PDF.
+    ``table`` is :func:`omicsdisent.tl.disentanglement_probes`'s :class:`~omicsdisent.tl.ProbeResult`
+    or its ``table`` (rows ``z`` and ``w_<modality>``, one column per label; each cell an accuracy for a
+    categorical label or an R^2 for a continuous one), or any DataFrame of numeric scores shaped the
+    same way. NaN cells are blank and marked NA. Returns the figure; ``save`` writes PNG or PDF.
     """
-    wide = _probe_matrix(table, value)
+    wide = _probe_matrix(table)
     numbers = wide.to_numpy(dtype=float)
     finite = numbers[np.isfinite(numbers)]
     vmin = min(0.0, float(finite.min())) if finite.size else 0.0
     vmax = max(1.0, float(finite.max())) if finite.size else 1.0
-    figure = _annotated_heatmap(wide, cmap="viridis", vmin=vmin, vmax=vmax, fmt=".2f", colorbar=value or "score",
-                                title=title or "Disentanglement probes", xlabel="probed target", ylabel="representation")
+    figure = _annotated_heatmap(wide, cmap="viridis", vmin=vmin, vmax=vmax, fmt=".2f", colorbar="accuracy or R²",
+                                title=title or "Disentanglement probes", xlabel="probed label", ylabel="representation")
     return finish(figure, save, overwrite)
 
 
-_SCORE_COLUMNS = ("score", "r2", "accuracy", "balanced_accuracy", "auroc")
-
-
-def _probe_matrix(table, value: str | None) -> pd.DataFrame:
+def _probe_matrix(table) -> pd.DataFrame:
+    if hasattr(table, "table") and isinstance(table.table, pd.DataFrame):
+        table = table.table  # a ProbeResult
     if not isinstance(table, pd.DataFrame) or table.empty:
-        raise InputError("probe_heatmap: expected a non-empty DataFrame (tl.disentanglement_probes)")
-    if {"rep", "target"} <= set(table.columns):
-        if value is None:
-            value = next((c for c in _SCORE_COLUMNS if c in table.columns), None)
-        if value is None or value not in table.columns:
-            raise InputError(
-                f"probe_heatmap: value={value!r} is not a column; the table has {', '.join(map(str, table.columns))}"
-            )
-        return table.pivot_table(index="rep", columns="target", values=value, aggfunc="mean", sort=False)
+        raise InputError(f"probe_heatmap: got a {type(table).__name__}; expected a ProbeResult or a non-empty DataFrame")
     wide = table.select_dtypes(include="number")
-    if wide.empty:
+    if wide.shape[1] == 0:
         raise InputError(f"probe_heatmap: the table has no numeric columns; it has {', '.join(map(str, table.columns))}")
     return wide
 

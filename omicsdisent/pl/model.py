@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from omicsdisent.errors import InputError
 from omicsdisent.pl.figures import finish, new_figure
@@ -66,6 +67,7 @@ def training_curves(history, *, terms=None, log_scale: bool = False, save=None, 
             ax.axvline(int(best) + 1, color="grey", linewidth=0.8, linestyle=":")
         if log_scale:
             ax.set_yscale("symlog")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(term, fontsize="medium")
         ax.set_xlabel("epoch")
         if i == 0:
@@ -74,47 +76,66 @@ def training_curves(history, *, terms=None, log_scale: bool = False, save=None, 
     return finish(figure, save, overwrite)
 
 
-def variance_explained(table: pd.DataFrame, *, title: str | None = None, save=None, overwrite: bool = False) -> Figure:
-    """Stacked bars: the share of each modality's variance explained by each code.
+def variance_explained(table, *, title: str | None = None, save=None, overwrite: bool = False) -> Figure:
+    """Grouped bars: the share of each modality's variance (R^2) reconstructed from each code.
 
-    ``table`` is :func:`omicsdisent.tl.variance_explained`'s DataFrame: one row per modality (index, or
-    a ``modality`` column) and a column per code (e.g. ``shared``, ``private``) holding shares in
-    [0, 1] of that modality's total variance. Other numeric columns named ``total`` or ``residual`` are
-    not stacked. Returns the figure; ``save`` writes PNG or PDF.
+    ``table`` is :func:`omicsdisent.tl.variance_explained`'s result (or its ``.table``): one row per
+    modality (a ``modality`` column or the index) with ``r2_shared``, ``r2_private`` and ``r2_total``
+    (R^2 in [-inf, 1]; negative means worse than the feature means). Any other DataFrame of numeric
+    share columns per modality is drawn the same way, one bar per column. Returns the figure; ``save``
+    writes PNG or PDF.
     """
     parts = _variance_parts(table)
-    figure = new_figure(6.4, 1.6 + 0.6 * len(parts.index))
+    n_rows, n_parts = parts.shape
+    figure = new_figure(6.4, 1.4 + 0.35 * n_rows * n_parts)
     ax = figure.add_subplot()
     palette = colormaps["tab10"]
-    left = np.zeros(len(parts.index))
-    positions = np.arange(len(parts.index))
+    height = 0.8 / n_parts
+    positions = np.arange(n_rows)
     for i, column in enumerate(parts.columns):
         share = parts[column].to_numpy(dtype=float)
-        ax.barh(positions, 100 * share, left=100 * left, color=palette(i % palette.N), label=str(column))
-        for y, (x0, width) in enumerate(zip(left, share)):
-            if width >= 0.06:
-                ax.text(100 * (x0 + width / 2), y, f"{100 * width:.0f}%", ha="center", va="center", fontsize="small", color="white")
-        left = left + np.clip(share, 0, None)
+        y = positions - 0.4 + height * (i + 0.5)
+        ax.barh(y, 100 * share, height=height * 0.95, color=palette(i % palette.N), label=_part_label(column))
+        for yi, value in zip(y, share):
+            if np.isfinite(value):
+                offset = 1.0 if value >= 0 else -1.0
+                ax.text(100 * value + offset, yi, f"{100 * value:.1f}%", va="center", fontsize="x-small",
+                        ha="left" if value >= 0 else "right")
     ax.set_yticks(positions, [str(i) for i in parts.index])
     ax.invert_yaxis()
-    ax.set_xlim(0, max(100.0, 100 * float(left.max()) * 1.05))
-    ax.set_xlabel("variance explained (%)")
+    finite = parts.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    low = min(0.0, 100 * float(finite.min())) if finite.size else 0.0
+    ax.set_xlim(low * 1.3 - (5.0 if low < 0 else 0.0), 115.0)
+    ax.axvline(0.0, color="black", linewidth=0.6)
+    ax.set_xlabel("variance explained, R² (%)")
     ax.legend(frameon=False, loc="lower right", fontsize="small")
     ax.set_title(title if title is not None else "Variance explained per modality")
     return finish(figure, save, overwrite)
 
 
-_NOT_STACKED = {"total", "residual", "n_features", "n_samples"}
+_R2_ORDER = ("r2_shared", "r2_private", "r2_total")
+_NOT_BARS = {"n_samples", "n_features", "private_share"}
+
+
+def _part_label(column) -> str:
+    return {"r2_shared": "shared z", "r2_private": "private w", "r2_total": "z and w"}.get(str(column), str(column))
 
 
 def _variance_parts(table) -> pd.DataFrame:
-    if not isinstance(table, pd.DataFrame):
-        raise InputError(f"variance_explained: got a {type(table).__name__}; expected a DataFrame (tl.variance_explained)")
+    if hasattr(table, "table") and isinstance(table.table, pd.DataFrame):
+        table = table.table
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise InputError(
+            f"variance_explained: got a {type(table).__name__}; expected tl.variance_explained's result or a DataFrame"
+        )
     frame = table.set_index("modality") if "modality" in table.columns else table
+    if any(c in frame.columns for c in _R2_ORDER):
+        return frame[[c for c in _R2_ORDER if c in frame.columns]].astype(float)
     numeric = frame.select_dtypes(include="number")
-    parts = numeric[[c for c in numeric.columns if str(c).lower() not in _NOT_STACKED]]
-    if parts.empty or parts.shape[1] == 0:
+    parts = numeric[[c for c in numeric.columns if str(c).lower() not in _NOT_BARS]]
+    if parts.shape[1] == 0:
         raise InputError(
             f"variance_explained: the table has no numeric share columns; it has {', '.join(map(str, table.columns))}"
         )
-    return parts
+    return parts.astype(float)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import anndata as ad
@@ -14,6 +13,8 @@ from matplotlib.figure import Figure
 
 from omicsdisent.errors import InputError
 from omicsdisent.pl.figures import finish, new_figure
+
+KM_COLUMNS = ("group", "time", "survival", "ci_lower_95", "ci_upper_95", "at_risk")
 
 
 @dataclass
@@ -143,32 +144,35 @@ def kaplan_meier(
 
 
 def curves_from_result(result) -> tuple[list[KaplanMeierCurve], float | None]:
-    """The Kaplan-Meier curves and log-rank p of a SurvivalResult (attribute ``km`` or its ``to_dict()``)."""
-    record = result.to_dict() if hasattr(result, "to_dict") else result
-    if not isinstance(record, Mapping):
-        raise InputError(f"kaplan_meier: got a {type(result).__name__}; expected a SurvivalResult or an AnnData/MuData")
-    km = record.get("kaplan_meier", record.get("km"))
-    if not isinstance(km, Mapping) or not km:
-        raise InputError("kaplan_meier: this result holds no Kaplan-Meier estimates per group")
+    """The Kaplan-Meier curves and log-rank p of a :class:`omicsdisent.tl.SurvivalResult`.
+
+    Reads its tidy ``km`` table (columns ``group``, ``time`` in days, ``survival``, ``ci_lower_95``,
+    ``ci_upper_95``, ``at_risk``; groups in their categorical order) and ``logrank_p``.
+    """
+    km = getattr(result, "km", None)
+    if not isinstance(km, pd.DataFrame):
+        raise InputError(
+            f"kaplan_meier: got a {type(result).__name__}; expected a SurvivalResult (tl.survival) or an AnnData/MuData"
+        )
+    missing = [c for c in KM_COLUMNS if c not in km.columns]
+    if missing:
+        raise InputError(f"kaplan_meier: the result's km table lacks column(s) {', '.join(missing)}")
+    groups = km["group"]
+    labels = list(groups.cat.categories) if isinstance(groups.dtype, pd.CategoricalDtype) else list(dict.fromkeys(groups))
     curves = []
-    for label, estimate in km.items():
+    for label in labels:
+        rows = km[(groups == label).to_numpy()].sort_values("time", kind="stable")
+        if rows.empty:
+            continue
         curves.append(
             KaplanMeierCurve(
                 label=str(label),
-                timeline=np.asarray(estimate["timeline"], dtype=float),
-                survival=np.asarray(estimate["survival"], dtype=float),
-                lower=np.asarray(_first(estimate, "ci_lower", "lower"), dtype=float),
-                upper=np.asarray(_first(estimate, "ci_upper", "upper"), dtype=float),
-                at_risk=np.asarray(estimate["at_risk"], dtype=int),
+                timeline=rows["time"].to_numpy(dtype=float),
+                survival=rows["survival"].to_numpy(dtype=float),
+                lower=rows["ci_lower_95"].to_numpy(dtype=float),
+                upper=rows["ci_upper_95"].to_numpy(dtype=float),
+                at_risk=rows["at_risk"].to_numpy(dtype=int),
             )
         )
-    p_value = record.get("logrank_p", record.get("log_rank_p"))
+    p_value = getattr(result, "logrank_p", None)
     return curves, None if p_value is None else float(p_value)
-
-
-def _first(mapping: Mapping, *keys):
-    for key in keys:
-        if key in mapping:
-            values = mapping[key]
-            return [np.nan if v is None else v for v in values]
-    raise InputError(f"kaplan_meier: a group's estimate lacks {' / '.join(keys)}")

@@ -1,0 +1,320 @@
+"""Build the HTML report of a fitted model and its embeddings."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from omicsdisent.errors import DataMismatchError, InputError, OmicsDisentError
+from omicsdisent.report.html import Section, image, page, paragraph, table
+
+DEFAULT_LABEL = "PAM50"
+DEFAULT_TIME = "OS_time"
+DEFAULT_EVENT = "OS_event"
+TOP_FEATURES = 5
+
+
+def _output_path(out, overwrite: bool) -> Path:
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--out {out}: expected a file name ending in .html")
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; expected an .html file name")
+    if out.exists() and not overwrite:
+        raise InputError(f"{out} already exists; pass --force (overwrite=True) to replace it")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: folder {out.parent} does not exist")
+    return out
+
+
+def _embeddings_path(embeddings) -> Path:
+    path = Path(embeddings)
+    if path.is_dir():
+        inside = path / "embeddings.h5mu"
+        if not inside.is_file():
+            raise InputError(f"--embeddings {path}: the folder has no embeddings.h5mu (write it with 'omicsdisent embed')")
+        return inside
+    if not path.exists():
+        raise InputError(f"--embeddings {path}: no such file or folder")
+    return path
+
+
+def check_features(model, data) -> None:
+    """Raise DataMismatchError unless each modality of ``data`` (a MuData) has exactly the model's features."""
+    import mudata as md
+
+    if not isinstance(data, md.MuData):
+        return
+    layouts = {layout.name: layout for layout in model.layouts}
+    for name, adata in data.mod.items():
+        if name not in layouts:
+            raise DataMismatchError(
+                f"embeddings modality {name!r} is not one of the model's modalities ({', '.join(layouts)}); "
+                "were the embeddings made with another model?"
+            )
+        expected = pd.Index(layouts[name].feature_names)
+        names = adata.var_names.astype(str)
+        if not (len(names) == len(expected) and set(names) == set(expected)):
+            missing = expected.difference(names)
+            raise DataMismatchError(
+                f"embeddings modality {name!r} has {len(names)} features, the model {len(expected)} "
+                f"({len(missing)} of the model's missing, e.g. {', '.join(map(str, missing[:3])) or 'none'}); "
+                "were the embeddings made with another model?"
+            )
+    z = data.obsm.get("X_shared")
+    if z is not None and np.asarray(z).shape[1] != model.config.z_dim:
+        raise DataMismatchError(
+            f"embeddings X_shared has {np.asarray(z).shape[1]} dimensions but the model's z has {model.config.z_dim}"
+        )
+
+
+def _column(obs: pd.DataFrame, value, default: str, option: str) -> str | None:
+    """The obs column to use: an explicit one must exist; the default is used only where present."""
+    if value is None:
+        return default if default in obs.columns else None
+    if value not in obs.columns:
+        shown = ", ".join(map(str, obs.columns[:20])) or "none"
+        raise InputError(f"{option} {value!r}: no such column in the embeddings' obs; it has {shown}")
+    return value
+
+
+def build_report(
+    model_dir,
+    embeddings,
+    out,
+    *,
+    label: str | None = None,
+    time: str | None = None,
+    event: str | None = None,
+    clinical=None,
+    cv: int = 5,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Write one self-contained HTML report of a model and its embeddings to ``out``; return its path.
+
+    ``model_dir``: a folder from ``omicsdisent fit``; ``embeddings``: an ``embeddings.h5mu`` (or its folder,
+    from ``omicsdisent embed``) or an .h5ad with embeddings in obsm. ``clinical`` optionally joins a
+    clinical table first. ``label`` names the obs column to classify and colour the UMAP by (default
+    ``PAM50`` where present); ``time``/``event`` the survival columns (days; 1 death, 0 censored; default
+    ``OS_time``/``OS_event`` where present). A column named explicitly must exist (InputError).
+
+    Sections: data and model; training curves; UMAP of ``X_shared`` by label; classification of the
+    label from ``X_shared`` (``cv``-fold metrics, baseline, confusion matrix); survival (C-index, hazard
+    ratios, Kaplan-Meier of the risk groups); variance explained per modality; top features per latent
+    dimension; linear probes of z and w for the label. A section whose analysis cannot run on this data
+    says why instead. Figures are base64 PNG, CSS inline, no scripts, fonts or network. The file is
+    written atomically; an existing one is replaced only with ``overwrite``.
+    """
+    from omicsdisent import pl, tl
+    from omicsdisent.models import IDMVAE
+
+    out = _output_path(out, overwrite)
+    model = IDMVAE.load(model_dir)
+    data = tl.read_embeddings(_embeddings_path(embeddings), clinical=clinical)
+    check_features(model, data)
+    label = _column(data.obs, label, DEFAULT_LABEL, "--label")
+    time = _column(data.obs, time, DEFAULT_TIME, "--time")
+    event = _column(data.obs, event, DEFAULT_EVENT, "--event")
+    if (time is None) != (event is None):
+        raise InputError(f"survival needs both --time and --event columns; found only {time or event!r}")
+
+    sections = [
+        _overview(model, data, model_dir, embeddings),
+        _training(model, pl),
+        _umap(data, label, seed, pl, tl),
+        _classification(data, label, cv, seed, pl, tl),
+        _survival(data, time, event, cv, seed, pl, tl),
+        _variance(model, data, pl, tl),
+        _features(model, data, tl),
+        _probes(data, label, cv, seed, pl, tl),
+    ]
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    subtitle = [f"model: {model_dir}", f"embeddings: {embeddings}", f"written {stamp}"]
+    text = page("omicsdisent report", subtitle, sections)
+    tmp = str(out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return out
+
+
+def _guarded(section: Section, step, what: str) -> None:
+    """Run ``step(section)``; an analysis that cannot run on this data leaves a note, not a broken report."""
+    try:
+        step(section)
+    except OmicsDisentError as err:
+        section.note(f"{what} could not be computed: {str(err).splitlines()[0]}")
+
+
+def _overview(model, data, model_dir, embeddings) -> Section:
+    import mudata as md
+
+    section = Section("overview", "Data and model")
+    rows = []
+    for i, layout in enumerate(model.layouts):
+        present = "NA"
+        if isinstance(data, md.MuData) and layout.name in data.mod:
+            present = int(np.asarray(data.obsmap[layout.name]).ravel().astype(bool).sum())
+        elif isinstance(data, md.MuData):
+            present = 0
+        rows.append({"modality": layout.name, "type": layout.modality_type, "likelihood": layout.likelihood,
+                     "features": layout.n_features, "samples with it": present})
+    section.add(paragraph(
+        f"{data.n_obs} samples; shared code z: {model.config.z_dim} dimensions; private codes w: "
+        f"{model.config.w_dim} dimensions per modality; prior: {model.config.prior}.", "metric"))
+    section.add(table(pd.DataFrame(rows).set_index("modality")))
+    return section
+
+
+def _training(model, pl) -> Section:
+    section = Section("training", "Training curves")
+    if model.history is None:
+        section.note("The model folder holds no training history.")
+        return section
+
+    def step(s):
+        figure = pl.training_curves(model.history)
+        s.add(image(figure, "training curves", "Loss per epoch (mean per sample); solid: training, dashed: validation; dotted line: epoch kept."))
+
+    _guarded(section, step, "Training curves")
+    return section
+
+
+def _umap(data, label, seed, pl, tl) -> Section:
+    section = Section("umap", "UMAP of the shared code")
+
+    def step(s):
+        result = tl.cluster(data, rep="X_shared", seed=seed)
+        color = label or result.key_added
+        figure = pl.umap(data, color, rep="X_shared", compute=False)
+        s.add(image(figure, f"UMAP coloured by {color}", f"UMAP of X_shared coloured by {color}; "
+                    f"{result.n_clusters} Leiden clusters."))
+        if label:
+            crosstab = pd.crosstab(data.obs[result.key_added], data.obs[label])
+            s.add(paragraph(f"Leiden clusters (rows) against {label} (columns):"))
+            s.add(table(crosstab))
+
+    _guarded(section, step, "The UMAP")
+    return section
+
+
+def _metric_table(metrics: dict) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"mean": [v["mean"] for v in metrics.values()], "sd": [v["sd"] for v in metrics.values()]},
+        index=pd.Index(list(metrics), name="metric"),
+    )
+
+
+def _classification(data, label, cv, seed, pl, tl) -> Section:
+    section = Section("classification", "Classification")
+    if label is None:
+        section.note(f"No label column (pass --label; {DEFAULT_LABEL} is not in obs).")
+        return section
+
+    def step(s):
+        result = tl.classify(data, label, rep="X_shared", cv=cv, seed=seed)
+        s.add(paragraph(
+            f"{label} from X_shared: {result.n_samples} samples, {len(result.classes)} classes, "
+            f"{result.cv}-fold cross-validation; majority-class baseline accuracy {result.baseline_accuracy:.3f}.", "metric"))
+        s.add(table(_metric_table(result.metrics)))
+        figure = pl.confusion_matrix(result.confusion, title=f"Confusion matrix: {label}")
+        s.add(image(figure, f"confusion matrix of {label}", "Rows: true class; columns: predicted; shares of each true class (out-of-fold)."))
+        s.add(table(result.confusion))
+
+    _guarded(section, step, "Classification")
+    return section
+
+
+def _survival(data, time, event, cv, seed, pl, tl) -> Section:
+    section = Section("survival", "Survival")
+    if time is None:
+        section.note(f"No survival columns (pass --time and --event; {DEFAULT_TIME}/{DEFAULT_EVENT} are not in obs).")
+        return section
+
+    def step(s):
+        result = tl.survival(data, time=time, event=event, rep="X_shared", cv=cv, seed=seed)
+        c = result.c_index
+        s.add(paragraph(
+            f"Penalised Cox model on X_shared: {result.n_samples} samples, {result.n_events} events; "
+            f"C-index {c['mean']:.3f} ± {c['sd']:.3f} over {result.cv} folds (pooled out-of-fold {result.c_index_oof:.3f}).",
+            "metric"))
+        hr = result.hazard_ratios[[c for c in ("hr", "hr_lower_95", "hr_upper_95", "p") if c in result.hazard_ratios.columns]]
+        hr = hr.rename(columns={"hr": "HR per sd", "hr_lower_95": "lower 95%", "hr_upper_95": "upper 95%"})
+        s.add(paragraph("Hazard ratios per standard deviation of each dimension (fit on all samples):"))
+        s.add(table(hr))
+        figure = pl.kaplan_meier(result)
+        s.add(image(figure, "Kaplan-Meier curves of the risk groups",
+                    f"Kaplan-Meier curves of the out-of-fold risk groups; log-rank p = {result.logrank_p:.3g}."))
+
+    _guarded(section, step, "Survival")
+    return section
+
+
+def _has_modalities(data) -> bool:
+    import mudata as md
+
+    return isinstance(data, md.MuData) and len(data.mod) > 0
+
+
+def _variance(model, data, pl, tl) -> Section:
+    section = Section("variance", "Variance explained")
+    if not _has_modalities(data):
+        section.note("The embeddings file holds no modalities (an .h5ad); variance explained needs the data (use embeddings.h5mu).")
+        return section
+
+    def step(s):
+        result = tl.variance_explained(model, data)
+        s.add(image(pl.variance_explained(result), "variance explained per modality",
+                    "R² of each modality's data reconstructed from z only, w only, and both."))
+        s.add(table(result.table.set_index("modality")))
+
+    _guarded(section, step, "Variance explained")
+    return section
+
+
+def _features(model, data, tl) -> Section:
+    section = Section("features", "Top feature associations")
+    if not _has_modalities(data):
+        section.note("The embeddings file holds no modalities (an .h5ad); feature associations need the data.")
+        return section
+
+    def step(s):
+        result = tl.feature_associations(model, data, n_top=TOP_FEATURES)
+        frame = result.table
+        rows = []
+        for (latent, dimension, modality), group in frame.groupby(["latent", "dimension", "modality"], sort=False):
+            group = group.sort_values("rank")
+            top = ", ".join(f"{f} ({v:.3g})" for f, v in zip(group["feature"], group["sensitivity"]))
+            rows.append({"code": f"{latent}[{dimension}]", "modality": modality, f"top {TOP_FEATURES} features (sensitivity)": top})
+        s.add(paragraph(
+            "Features whose decoded mean moves most per unit of each latent dimension "
+            "(mean |d mean / d latent| over samples)."))
+        s.add(table(pd.DataFrame(rows), index=False))
+
+    _guarded(section, step, "Feature associations")
+    return section
+
+
+def _probes(data, label, cv, seed, pl, tl) -> Section:
+    section = Section("probes", "Disentanglement probes")
+    if label is None:
+        section.note("No label to probe (pass --label).")
+        return section
+
+    def step(s):
+        result = tl.disentanglement_probes(data, shared_labels=[label], cv=cv, seed=seed)
+        s.add(image(pl.probe_heatmap(result), "probe heatmap",
+                    f"Cross-validated linear-probe accuracy of {label} from z and from each private code w."))
+
+    _guarded(section, step, "Probes")
+    return section

@@ -1,0 +1,185 @@
+"""``omicsdisent embed`` and ``impute``: new raw files in, embeddings / predictions out; one-line errors."""
+
+from __future__ import annotations
+
+import sys
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from omicsdisent import pp
+from omicsdisent.cli import main
+from omicsdisent.cli.embed import embed_from_files
+from omicsdisent.datasets.simulate import write_simulated_cohort
+from omicsdisent.io import read_modalities
+from omicsdisent.models import IDMVAE
+
+FAST_FIT = ["--epochs", "2", "--z-dim", "3", "--w-dim", "2", "--batch-size", "32", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def cohorts(tmp_path_factory):
+    """A training cohort and a new one (other patients, a third of them lacking one modality)."""
+    root = tmp_path_factory.mktemp("cohorts")
+    train = write_simulated_cohort(root / "train", n_samples=60, n_features=25, seed=3)
+    new = write_simulated_cohort(root / "new", n_samples=30, n_features=25, missing_fraction=0.34, seed=4)
+    return train, new
+
+
+@pytest.fixture(scope="module")
+def model_dir(cohorts, tmp_path_factory):
+    train, _ = cohorts
+    out = tmp_path_factory.mktemp("fit") / "model"
+    result = CliRunner().invoke(main, ["fit", str(train["rna"]), str(train["methyl"]), "--out", str(out), "--seed", "1", *FAST_FIT])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def embedded(cohorts, model_dir, tmp_path_factory):
+    _, new = cohorts
+    out = tmp_path_factory.mktemp("embed") / "emb"
+    result = CliRunner().invoke(
+        main, ["embed", str(model_dir), str(new["rna"]), str(new["methyl"]), "--clinical", str(new["clinical"]), "--out", str(out)]
+    )
+    return result, out
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+def test_embed_writes_tables_h5mu_and_parquet_for_new_samples(embedded, cohorts):
+    result, out = embedded
+    assert result.exit_code == 0, result.output
+    assert "Embedded 30 samples" in result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([
+        "shared.csv", "shared.parquet", "private_rna.csv", "private_rna.parquet",
+        "private_methyl.csv", "private_methyl.parquet", "embeddings.h5mu",
+    ])
+    shared = pd.read_csv(out / "shared.csv")
+    assert list(shared.columns) == ["sample_id", "z1", "z2", "z3"]
+    new_rna = ad.read_h5ad(cohorts[1]["rna"])
+    new_methyl = ad.read_h5ad(cohorts[1]["methyl"])
+    patients = sorted({s[:12] for s in new_rna.obs_names} | {s[:12] for s in new_methyl.obs_names})
+    assert sorted(shared["sample_id"]) == patients
+    assert np.isfinite(shared[["z1", "z2", "z3"]].to_numpy()).all()
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "shared.parquet"), shared, check_dtype=False)
+
+    mdata = md.read_h5mu(out / "embeddings.h5mu")
+    assert {"X_shared", "X_private_rna", "X_private_methyl"} <= set(mdata.obsm)
+    np.testing.assert_allclose(mdata.obsm["X_shared"], shared.set_index("sample_id").loc[mdata.obs_names].to_numpy(), rtol=1e-6)
+    # Clinical obs through the io layer's join.
+    assert {"OS_time", "OS_event"} <= set(mdata.obs.columns) and mdata.obs["OS_time"].notna().all()
+    # A sample without methylation has an empty private methylation code, and only those.
+    private = pd.read_csv(out / "private_methyl.csv").set_index("sample_id")
+    has_methyl = private.index.isin([s[:12] for s in new_methyl.obs_names])
+    assert (~has_methyl).any() and has_methyl.any()
+    assert private[~has_methyl].isna().all().all() and private[has_methyl].notna().all().all()
+
+
+def test_embedding_training_files_reproduces_the_model_on_pp_preprocessed_data(cohorts, model_dir, tmp_path):
+    train, _ = cohorts
+    summary = embed_from_files(model_dir, [str(train["rna"]), str(train["methyl"])], tmp_path / "emb")
+    assert summary["n_samples"] == 60
+    embedded = md.read_h5mu(tmp_path / "emb" / "embeddings.h5mu")
+    mdata = read_modalities([str(train["rna"]), str(train["methyl"])], verbose=False)
+    pp.preprocess(mdata)
+    model = IDMVAE.load(model_dir, mdata)
+    expected = pd.DataFrame(model.get_latent(), index=mdata.obs_names)
+    np.testing.assert_allclose(embedded.obsm["X_shared"], expected.loc[embedded.obs_names].to_numpy(), atol=1e-4)
+    expected_w = pd.DataFrame(model.get_latent(kind="private", modality="rna"), index=mdata.obs_names)
+    np.testing.assert_allclose(embedded.obsm["X_private_rna"], expected_w.loc[embedded.obs_names].to_numpy(), atol=1e-4)
+
+
+def test_embed_without_pyarrow_writes_csv_and_h5mu_only(cohorts, model_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
+    summary = embed_from_files(model_dir, [str(cohorts[1]["rna"])], tmp_path / "emb")
+    assert summary["parquet"] is False
+    names = sorted(p.name for p in (tmp_path / "emb").iterdir())
+    assert names == ["embeddings.h5mu", "private_methyl.csv", "private_rna.csv", "shared.csv"]
+    # Only RNA given: every private methylation code is empty, every shared code is there.
+    assert pd.read_csv(tmp_path / "emb" / "private_methyl.csv").drop(columns="sample_id").isna().all().all()
+    assert pd.read_csv(tmp_path / "emb" / "shared.csv").drop(columns="sample_id").notna().all().all()
+
+
+def test_embed_refuses_to_overwrite_without_force(embedded, cohorts, model_dir):
+    _, out = embedded
+    before = (out / "shared.csv").read_bytes()
+    args = ["embed", str(model_dir), str(cohorts[0]["rna"]), "--out", str(out)]
+    line = one_line_error(CliRunner().invoke(main, args))
+    assert "already exists" in line and "--force" in line
+    assert (out / "shared.csv").read_bytes() == before
+    forced = CliRunner().invoke(main, [*args, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert (out / "shared.csv").read_bytes() != before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_embed_rejects_files_without_the_models_features(cohorts, model_dir, tmp_path):
+    rna = ad.read_h5ad(cohorts[1]["rna"])
+    rna.var_names = [f"other_{i}" for i in range(rna.n_vars)]
+    path = tmp_path / "rna.h5ad"
+    rna.write_h5ad(path)
+    line = one_line_error(CliRunner().invoke(main, ["embed", str(model_dir), str(path), "--out", str(tmp_path / "emb")]))
+    assert "modality 'rna'" in line and "features are missing" in line
+    assert not (tmp_path / "emb").exists()
+
+
+def test_embed_names_a_wrong_path_and_an_unknown_modality(cohorts, model_dir, tmp_path):
+    line = one_line_error(CliRunner().invoke(main, ["embed", str(model_dir), str(tmp_path / "nope.h5ad"), "--out", str(tmp_path / "e")]))
+    assert "nope.h5ad" in line
+    line = one_line_error(CliRunner().invoke(main, ["embed", str(tmp_path / "no_model"), str(cohorts[1]["rna"]), "--out", str(tmp_path / "e")]))
+    assert "no_model" in line
+    line = one_line_error(CliRunner().invoke(main, ["embed", str(model_dir), f"protein={cohorts[1]['rna']}", "--out", str(tmp_path / "e")]))
+    assert "'protein'" in line and "rna, methyl" in line
+
+
+def test_impute_predicts_the_target_modality_into_h5ad(cohorts, model_dir, tmp_path):
+    out = tmp_path / "methyl_pred.h5ad"
+    result = CliRunner().invoke(main, ["impute", str(model_dir), str(cohorts[1]["rna"]), "--target", "methyl",
+                                       "--clinical", str(cohorts[1]["clinical"]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output
+    predicted = ad.read_h5ad(out)
+    model = IDMVAE.load(model_dir)
+    methyl_layout = model.layouts[model.modalities.index("methyl")]
+    assert list(predicted.var_names) == list(methyl_layout.feature_names)
+    rna = ad.read_h5ad(cohorts[1]["rna"])
+    assert sorted(predicted.obs_names) == sorted({s[:12] for s in rna.obs_names})
+    assert np.isfinite(predicted.X).all()
+    assert predicted.uns["omicsdisent"]["imputed_from"] == ["rna"]
+    assert predicted.obs["OS_time"].notna().all()
+    # Same input, same model: the prediction is deterministic and matches the model's own impute.
+    mdata = read_modalities([str(cohorts[1]["rna"])], verbose=False)
+    from omicsdisent.cli.embed import preprocess_like_model
+
+    preprocess_like_model(mdata, model)
+    direct = model.impute(source="rna", target="methyl", mdata=mdata)
+    np.testing.assert_allclose(predicted.X, direct[predicted.obs_names].X, rtol=1e-6)
+
+
+def test_impute_rejects_bad_targets_and_existing_output(cohorts, model_dir, tmp_path):
+    out = tmp_path / "pred.h5ad"
+    line = one_line_error(CliRunner().invoke(main, ["impute", str(model_dir), str(cohorts[1]["rna"]), "--target", "protein", "--out", str(out)]))
+    assert "--target 'protein'" in line and "rna, methyl" in line
+    line = one_line_error(CliRunner().invoke(main, ["impute", str(model_dir), str(cohorts[1]["rna"]), "--target", "rna", "--out", str(out)]))
+    assert "also given as a source" in line
+    out.write_text("keep me")
+    line = one_line_error(CliRunner().invoke(main, ["impute", str(model_dir), str(cohorts[1]["rna"]), "--target", "methyl", "--out", str(out)]))
+    assert "already exists" in line and out.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("command", ["embed", "impute", "report"])
+def test_help_shows_an_example(command):
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output and f"omicsdisent {command}" in result.output
