@@ -49,7 +49,10 @@ def survival(embeddings, clinical, time_col, event_col, time_unit, rep, cv, pena
 
     if out:
         check_output(out, force)
-    named = (time_col, event_col) != ("OS_time", "OS_event")
+    named_time, named_event = time_col != "OS_time", event_col != "OS_event"
+    if clinical is not None and named_time != named_event:
+        raise InputError("--time and --event name the --clinical file's survival columns together; set both")
+    named = named_time or named_event
     if clinical is None and time_unit != "days":
         raise InputError("--time-unit applies to the --clinical file; obs times must already be in days")
     if clinical is not None and named:

@@ -42,7 +42,9 @@ def embedding_keys(data: md.MuData | ad.AnnData) -> list[str]:
 
 
 def _obsm_listing(data) -> str:
-    keys = list(data.obsm)
+    # A MuData also keeps one presence mask per modality in obsm, named after it: not embeddings.
+    modalities = set(data.mod) if isinstance(data, md.MuData) else set()
+    keys = [k for k in data.obsm if k not in modalities]
     return ", ".join(map(repr, keys)) if keys else "none"
 
 
