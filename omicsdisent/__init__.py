@@ -1,7 +1,7 @@
 """omicsdisent: shared and private representations of multi-omics cohorts.
 
 Submodules follow the scanpy layout: ``io`` (read and align), ``pp`` (preprocess), ``datasets``
-(registry, simulator), ``models`` (IDMVAE), ``tl`` (analysis on embeddings) and ``pl`` (plots, planned).
+(registry, simulator), ``models`` (IDMVAE), ``tl`` (analysis on embeddings) and ``pl`` (plots).
 They are imported lazily so that ``import omicsdisent`` stays cheap.
 """
 
