@@ -64,3 +64,17 @@ def test_ddim_samples_both_modes_of_a_two_gaussian_mixture():
     assert close.float().mean() > 0.85
     share = (nearest[close] == 0).float().mean()
     assert 0.3 < share < 0.7
+
+
+def test_prior_restricted_to_one_source_scores_only_that_slice():
+    torch.manual_seed(0)
+    prior = LatentDiffusionPrior(2, hidden=16, n_steps=50)
+    value = torch.randn(3, 4, 5, 2)  # [K, M_source, n, dim]
+    d = DiffusionPriorDistribution(prior, only_source=1).expand(torch.Size([3, 4, 5]))
+    torch.manual_seed(1)
+    log_p = d.log_prob(value)
+    torch.manual_seed(1)
+    expected = -prior.loss(value[:, 1])
+    assert log_p.shape == (3, 4, 5)
+    assert torch.equal(log_p[:, 1], expected)
+    assert (log_p[:, [0, 2, 3]] == 0).all()

@@ -145,18 +145,27 @@ class DiffusionPriorDistribution(TorchDistribution):
 
     ``log_prob(v)`` = -prior.loss(v) (``v.shape[:-1]``), a stochastic surrogate of log p(v) that is
     differentiable in v and in the denoiser, so the paper's formulation puts it in the log weight.
+    ``only_source=j``: the value has a source-modality batch dim at -2 (``[..., M, n, dim]``) and only its
+    slice j is scored (zeros elsewhere): the prior of w_j enters the MMVAE+ weight only for source j,
+    so the other slices would cost denoiser passes for nothing.
     """
 
     arg_constraints: dict = {}
     support = constraints.real_vector
     has_rsample = False
 
-    def __init__(self, prior: LatentDiffusionPrior, batch_shape: torch.Size = torch.Size(), sampling_steps: int = 100):
-        self.prior, self.sampling_steps = prior, sampling_steps
+    def __init__(
+        self,
+        prior: LatentDiffusionPrior,
+        batch_shape: torch.Size = torch.Size(),
+        sampling_steps: int = 100,
+        only_source: int | None = None,
+    ):
+        self.prior, self.sampling_steps, self.only_source = prior, sampling_steps, only_source
         super().__init__(torch.Size(batch_shape), torch.Size([prior.dim]), validate_args=False)
 
     def expand(self, batch_shape, _instance=None):
-        return DiffusionPriorDistribution(self.prior, torch.Size(batch_shape), self.sampling_steps)
+        return DiffusionPriorDistribution(self.prior, torch.Size(batch_shape), self.sampling_steps, self.only_source)
 
     def sample(self, sample_shape=torch.Size()):
         shape = torch.Size(sample_shape) + self.batch_shape
@@ -164,4 +173,9 @@ class DiffusionPriorDistribution(TorchDistribution):
         return flat[: math.prod(shape)].reshape(*shape, self.prior.dim)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        return -self.prior.loss(value)
+        if self.only_source is None:
+            return -self.prior.loss(value)
+        scored = -self.prior.loss(value.select(-3, self.only_source))
+        zeros = torch.zeros_like(scored)
+        n_sources = value.shape[-3]
+        return torch.stack([scored if m == self.only_source else zeros for m in range(n_sources)], dim=-2)

@@ -133,8 +133,12 @@ class IDMVAEModule(nn.Module):
         """p(z) (which=None) or p(w_which): standard Normal, or the diffusion prior in the paper formulation."""
         cfg = self.config
         if cfg.prior == "diffusion" and cfg.diffusion_formulation == "paper":
-            prior = self.z_prior if which is None else self.w_priors[which]
-            return DiffusionPriorDistribution(prior, sampling_steps=cfg.diffusion_sampling_steps)
+            if which is None:
+                return DiffusionPriorDistribution(self.z_prior, sampling_steps=cfg.diffusion_sampling_steps)
+            # p(w_m) is in the log weight only where m is the source (elsewhere w_m ~ r_m): score that slice.
+            return DiffusionPriorDistribution(
+                self.w_priors[which], sampling_steps=cfg.diffusion_sampling_steps, only_source=which
+            )
         if which is None:
             return dist.Normal(self.prior_loc_z, self.prior_scale_z, validate_args=False).to_event(1)
         return dist.Normal(self.prior_loc_w, self.prior_scale_w, validate_args=False).to_event(1)
