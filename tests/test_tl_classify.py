@@ -133,3 +133,13 @@ def test_a_single_class_is_refused():
     adata.obs["PAM50"] = "LumA"
     with pytest.raises(InputError, match="at least 2"):
         classify(adata, "PAM50")
+
+
+def test_class_names_with_a_slash_are_written_to_h5ad(tmp_path):
+    # "/" separates groups in h5 files; uns keys and table columns must not carry it.
+    adata = _cohort(n=80, classes=("Her2/neu", "other"))
+    res = classify(adata, "PAM50")
+    adata.write_h5ad(tmp_path / "e.h5ad")
+    back = ad.read_h5ad(tmp_path / "e.h5ad")
+    assert back.uns["classify_PAM50"]["class_counts"]["Her2_neu"] == res.class_counts["Her2/neu"]
+    assert list(back.uns["classify_PAM50"]["confusion"].index) == ["Her2/neu", "other"]

@@ -150,14 +150,17 @@ def set_obs(data: md.MuData | ad.AnnData, column: str, values: pd.Series) -> Non
 
 
 def uns_safe(value):
-    """``value`` made writable to .h5ad/.h5mu ``uns``: None -> NaN, lists -> arrays, mixed lists -> JSON text."""
+    """``value`` made writable to .h5ad/.h5mu ``uns``: None -> NaN, lists -> arrays, mixed lists -> JSON text.
+
+    Names become h5 keys, where "/" separates groups: it is replaced by "_" in dict keys and columns.
+    """
     if value is None:
         return np.nan
     if isinstance(value, Mapping):
-        return {str(k): uns_safe(v) for k, v in value.items()}
+        return {str(k).replace("/", "_"): uns_safe(v) for k, v in value.items()}
     if isinstance(value, pd.DataFrame):
         frame = value.copy()
-        frame.columns = [str(c) for c in frame.columns]
+        frame.columns = [str(c).replace("/", "_") for c in frame.columns]
         frame.index = frame.index.astype(str)
         return frame
     if isinstance(value, (list, tuple)):
