@@ -253,3 +253,22 @@ def test_report_renders_in_headless_chromium_without_console_errors(run, tmp_pat
     assert len(state["images"]) == 6
     for complete, width, height in state["images"]:
         assert complete and width > 0 and height > 0
+
+
+def test_report_on_bare_embeddings_says_which_analyses_need_what(run, tmp_path):
+    import anndata as ad
+
+    from omicsdisent.report import build_report
+
+    embedded = md.read_h5mu(run["emb"] / "embeddings.h5mu")
+    bare = ad.AnnData(obs=embedded.obs[[]].copy())  # no label, no survival, no modalities
+    bare.obsm["X_shared"] = embedded.obsm["X_shared"]
+    bare.write_h5ad(tmp_path / "bare.h5ad")
+    path = build_report(run["model"], tmp_path / "bare.h5ad", tmp_path / "bare.html")
+    parsed = _Collector()
+    parsed.feed(path.read_text(encoding="utf-8"))
+    assert parsed.sections == SECTIONS
+    assert len(parsed.images) == 2  # training curves and the UMAP (coloured by Leiden cluster)
+    text = path.read_text(encoding="utf-8")
+    assert "No label column (pass --label; PAM50 is not in obs)" in text
+    assert "No survival columns" in text and "holds no modalities" in text

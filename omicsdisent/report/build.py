@@ -119,10 +119,16 @@ def build_report(
     data = tl.read_embeddings(_embeddings_path(embeddings), clinical=clinical)
     check_features(model, data)
     label = _column(data.obs, label, DEFAULT_LABEL, "--label")
+    named_survival = time is not None or event is not None
     time = _column(data.obs, time, DEFAULT_TIME, "--time")
     event = _column(data.obs, event, DEFAULT_EVENT, "--event")
     if (time is None) != (event is None):
-        raise InputError(f"survival needs both --time and --event columns; found only {time or event!r}")
+        if named_survival:
+            raise InputError(
+                f"survival needs a time and an event column; found {time or event!r} only "
+                f"(obs has no {DEFAULT_TIME if time is None else DEFAULT_EVENT!r}: name it with --time/--event)"
+            )
+        time = event = None  # only half of the default pair: the survival section says so
 
     sections = [
         _overview(model, data, model_dir, embeddings),
@@ -238,7 +244,7 @@ def _classification(data, label, cv, seed, pl, tl) -> Section:
 def _survival(data, time, event, cv, seed, pl, tl) -> Section:
     section = Section("survival", "Survival")
     if time is None:
-        section.note(f"No survival columns (pass --time and --event; {DEFAULT_TIME}/{DEFAULT_EVENT} are not in obs).")
+        section.note(f"No survival columns (pass --time and --event; obs lacks {DEFAULT_TIME} and/or {DEFAULT_EVENT}).")
         return section
 
     def step(s):
