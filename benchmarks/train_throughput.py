@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    parser.add_argument("--windows", type=int, default=5,
+                        help="split the timed steps into this many windows and also report the fastest one "
+                             "(robust to other processes on a shared machine)")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
@@ -99,13 +102,19 @@ def main(argv: list[str] | None = None) -> dict:
         run(args.warmup)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        start = time.perf_counter()
-        samples, terms = run(args.steps)
+        window_rates, samples, seconds = [], 0, 0.0
+        per_window = max(1, args.steps // max(1, args.windows))
+        left = args.steps
+        while left > 0:
+            steps = min(per_window, left)
+            start = time.perf_counter()
+            done, terms = run(steps)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            elapsed = max(time.perf_counter() - start, 1e-9)
+            window_rates.append(done / elapsed)
+            samples, seconds, left = samples + done, seconds + elapsed, left - steps
         final = {k: float(v) for k, v in terms.items()}  # read back once, after timing
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-    seconds = max(seconds, 1e-9)
 
     result = {
         "config": args.config,
@@ -117,6 +126,8 @@ def main(argv: list[str] | None = None) -> dict:
         "n_features_per_view": setting["n_features"],
         "timed_steps": args.steps,
         "samples_per_s": samples / seconds,
+        "samples_per_s_best_window": max(window_rates),
+        "samples_per_s_windows": [round(r, 1) for r in window_rates],
         "ms_per_step": 1e3 * seconds / args.steps,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
