@@ -114,15 +114,22 @@ def _transform(adata, layout, label: str):
             feature = layout.feature_names[int(np.argmax(np.isnan(x).all(axis=0)))]
             raise InputError(f"{label}: feature {feature!r} is missing in every sample; it cannot be filled")
         impute_median(x)
+        info = {}
         if layout.modality_type == "methylation":
-            if ((x >= 0) & (x <= 1)).all():
+            observed = values[~np.isnan(values)]
+            if ((observed >= 0) & (observed <= 1)).all():  # as pp's input="auto": the whole file in [0, 1] is betas
                 x = beta_to_mvalue(x, _METHYLATION_EPS)
             layers["beta"] = np.clip(mvalue_to_beta(x), _METHYLATION_EPS, 1 - _METHYLATION_EPS).astype(np.float32)
         else:
+            if x.shape[0] < 2:
+                raise InputError(
+                    f"{label}: a continuous modality is standardised on the samples given (the model keeps no "
+                    f"training mean/sd), so it needs at least 2 samples; got {x.shape[0]}"
+                )
+            info = {"standardised_on": "the samples given"}
             sd = x.std(axis=0)
             mean = x.mean(axis=0)
             x = (x - mean) / np.where(sd <= 1e-10 * np.maximum(1.0, np.abs(mean)), 1.0, sd)
-        info = {}
     out = ad.AnnData(X=x.astype(np.float32), obs=adata.obs.copy(), var=adata.var.iloc[columns].copy())
     for key, value in layers.items():
         out.layers[key] = value
