@@ -59,7 +59,10 @@ def cohort(tmp_path_factory):
     months = folder / "months.csv"
     pd.DataFrame({"patient": patients, "months": time / 30.4375,
                   "status": np.where(event == 1, "Dead", "Alive")}).to_csv(months, index=False)
-    return {"h5mu": path, "bare": bare, "cdr": cdr, "months": months, "folder": folder}
+    (folder / "garbage.h5mu").write_text("not hdf5")
+    (folder / "empty").mkdir()
+    return {"h5mu": path, "bare": bare, "cdr": cdr, "months": months, "folder": folder,
+            "garbage": folder / "garbage.h5mu", "empty_folder": folder / "empty"}
 
 
 def test_classify_prints_metrics_and_the_confusion_matrix_and_writes_json(cohort, tmp_path):
@@ -104,8 +107,9 @@ def test_survival_reads_named_clinical_columns_in_months(cohort):
     assert "200 samples" in result.output
 
 
-def test_survival_uses_obs_columns_of_the_embeddings_file(cohort):
-    result = _run("survival", cohort["h5mu"], "--rep", "X_private_rna", "--penalizer", "0.5")
+def test_survival_uses_obs_columns_of_the_embeddings_file_in_embeds_output_folder(cohort):
+    # 'omicsdisent embed' writes a folder holding embeddings.h5mu; the folder is accepted as EMBEDDINGS.
+    result = _run("survival", cohort["folder"], "--rep", "X_private_rna", "--penalizer", "0.5")
     assert result.exit_code == 0, result.output
     assert "w_rna_0" in result.output and "penalizer 0.5" in result.output
 
@@ -115,6 +119,9 @@ def test_survival_uses_obs_columns_of_the_embeddings_file(cohort):
     [
         (["classify", "{folder}/nope.h5mu", "--label", "PAM50"], ["nope.h5mu: no such file"]),
         (["classify", "{h5mu}", "--label", "grade"], ["no obs column 'grade'", "'PAM50'"]),
+        (["classify", "{cdr}", "--label", "PAM50"], ["cdr.tsv: expected an .h5mu or .h5ad file"]),
+        (["classify", "{garbage}", "--label", "PAM50"], ["garbage.h5mu: cannot be read as .h5mu"]),
+        (["classify", "{empty_folder}", "--label", "PAM50"], ["is a folder without embeddings.h5mu"]),
         (["classify", "{h5mu}", "--label", "PAM50", "--rep", "X_private_cnv"],
          ["no embedding 'X_private_cnv'", "'X_shared'", "'X_private_rna'"]),
         (["classify", "{h5mu}", "--label", "PAM50", "--cv", "1"], ["cv=1"]),

@@ -26,8 +26,8 @@ def parse_rep(rep: str):
 def classify(embeddings, clinical, label, rep, cv, seed, C, out, force):
     """Predict a label from EMBEDDINGS by cross-validated logistic regression.
 
-    EMBEDDINGS is the embeddings.h5mu that 'omicsdisent embed' writes, or any .h5mu/.h5ad with
-    X_shared / X_private_<modality> in obsm. Prints accuracy, balanced accuracy, macro-F1 and AUROC
+    EMBEDDINGS is the embeddings.h5mu (or its folder) that 'omicsdisent embed' writes, or any
+    .h5mu/.h5ad with X_shared / X_private_<modality> in obsm. Prints accuracy, balanced accuracy, macro-F1 and AUROC
     (mean ± sd over folds), the majority-class baseline and the confusion matrix.
 
     \b

@@ -33,8 +33,8 @@ def survival(embeddings, clinical, time_col, event_col, time_unit, rep, cv, pena
              n_clusters, seed, out, force):
     """Relate overall survival to EMBEDDINGS with a penalised Cox model.
 
-    EMBEDDINGS is the embeddings.h5mu that 'omicsdisent embed' writes, or any .h5mu/.h5ad with
-    X_shared / X_private_<modality> in obsm. Prints the cross-validated C-index (mean ± sd over
+    EMBEDDINGS is the embeddings.h5mu (or its folder) that 'omicsdisent embed' writes, or any
+    .h5mu/.h5ad with X_shared / X_private_<modality> in obsm. Prints the cross-validated C-index (mean ± sd over
     folds), hazard ratios per dimension with 95% CIs, the risk groups and the log-rank p.
 
     \b

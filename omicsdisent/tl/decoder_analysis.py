@@ -115,7 +115,9 @@ def _decode_input_scale(model, name: str, z: np.ndarray, w: np.ndarray) -> np.nd
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
-def variance_explained(model, data: md.MuData | None = None, key_added: str | None = "variance_explained") -> VarianceExplained:
+def variance_explained(
+    model, data: md.MuData | None = None, key_added: str | None = "variance_explained"
+) -> VarianceExplained:
     """Share of each modality's variance reconstructed from the shared versus the private code.
 
     For modality m, over the samples that have it, with x the data on the encoder's scale

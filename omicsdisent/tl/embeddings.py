@@ -178,6 +178,8 @@ def read_embeddings(path, clinical=None, *, time_col: str | None = None, event_c
                     time_unit: str = "days") -> md.MuData | ad.AnnData:
     """Read embeddings (.h5mu or .h5ad with ``X_shared`` / ``X_private_*`` in obsm), optionally joining clinical data.
 
+    ``path`` may also be the folder ``omicsdisent embed`` writes (its ``embeddings.h5mu`` is read).
+
     ``clinical`` is a CSV/TSV read by :func:`omicsdisent.io.read_clinical` (survival standardised to
     ``OS_time`` in days and ``OS_event`` 1/0; ``time_col``/``event_col``/``time_unit`` name other
     survival columns). Its rows are joined to the samples by id: the clinical id column (or any text
@@ -191,7 +193,10 @@ def read_embeddings(path, clinical=None, *, time_col: str | None = None, event_c
     if not path.exists():
         raise InputError(f"{path}: no such file (embeddings .h5mu or .h5ad)")
     if path.is_dir():
-        raise InputError(f"{path}: is a folder; expected an embeddings file (.h5mu or .h5ad)")
+        # The folder that 'omicsdisent embed' writes.
+        if not (path / "embeddings.h5mu").is_file():
+            raise InputError(f"{path}: is a folder without embeddings.h5mu; expected an embeddings file (.h5mu or .h5ad)")
+        path = path / "embeddings.h5mu"
     suffix = path.suffix.lower()
     if suffix not in (".h5mu", ".h5ad"):
         raise InputError(f"{path}: expected an .h5mu or .h5ad file with embeddings in obsm")
@@ -238,7 +243,9 @@ def _join_clinical(data, table: pd.DataFrame, label: str) -> None:
     if n_match == 0:
         examples = ", ".join(repr(str(v)) for v in list(table.index[:2]))
         samples = ", ".join(repr(str(v)) for v in list(data.obs_names[:2]))
-        raise InputError(f"{label}: no clinical id matches a sample id; clinical ids look like {examples}, samples like {samples}")
+        raise InputError(
+            f"{label}: no clinical id matches a sample id; clinical ids look like {examples}, samples like {samples}"
+        )
     joined = table.reset_index(drop=True).reindex(rows)
     joined.index = data.obs_names.copy()
     for column in joined.columns:

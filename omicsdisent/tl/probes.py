@@ -168,7 +168,8 @@ def disentanglement_probes(
     if not shared_labels and not any(private_labels.values()):
         raise InputError("disentanglement_probes: give shared_labels and/or private_labels")
     if SHARED_KEY not in data.obsm:
-        raise InputError(f"disentanglement_probes: obsm has no 'X_shared'; it has {', '.join(map(repr, data.obsm)) or 'nothing'}")
+        listing = ", ".join(map(repr, data.obsm)) or "nothing"
+        raise InputError(f"disentanglement_probes: obsm has no 'X_shared'; it has {listing}")
     reps = {"z": SHARED_KEY}
     reps.update({f"w_{k[len(PRIVATE_PREFIX):]}": k for k in data.obsm if str(k).startswith(PRIVATE_PREFIX)})
     for modality in private_labels:

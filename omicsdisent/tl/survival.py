@@ -31,9 +31,9 @@ class SurvivalResult:
     ``hr`` = exp(coef), ``hr_lower_95``, ``hr_upper_95``, ``z`` and ``p`` (Wald), from a fit on all
     samples. ``risk``: out-of-fold log partial hazard per kept sample; ``risk_groups``: categorical
     group per kept sample (``low``/``high`` for a median split, ``C1``..``Ck`` by increasing mean
-    risk for clusters); ``events``: the event (1/0) per kept sample. ``km``: tidy Kaplan-Meier table with columns ``group``, ``time`` (days),
-    ``survival``, ``ci_lower_95``, ``ci_upper_95``, ``at_risk``. ``logrank_p``/``logrank_statistic``:
-    the multivariate log-rank test between the groups. ``n_dropped``: counts of samples dropped for
+    risk for clusters); ``events``: the event (1/0) per kept sample. ``km``: tidy Kaplan-Meier table
+    with columns ``group``, ``time`` (days), ``survival``, ``ci_lower_95``, ``ci_upper_95``,
+    ``at_risk``. ``logrank_p``/``logrank_statistic``: the multivariate log-rank test between the groups. ``n_dropped``: counts of samples dropped for
     ``missing_time``, ``negative_time``, ``missing_event`` and ``missing_embedding`` (first reason wins).
     """
 
@@ -106,8 +106,10 @@ class SurvivalResult:
         lines = [
             f"survival ({self.time!r}, {self.event!r}) from {' + '.join(self.rep)}: {self.n_samples} samples, "
             f"{self.n_events} events; dropped: {dropped}",
-            f"  penalised Cox (penalizer {self.penalizer:g}, l1_ratio {self.l1_ratio:g}), {self.cv}-fold CV (seed {self.seed})",
-            f"  C-index {self.c_index['mean']:.3f} ± {self.c_index['sd']:.3f} (folds: {folds}); pooled out-of-fold {self.c_index_oof:.3f}",
+            f"  penalised Cox (penalizer {self.penalizer:g}, l1_ratio {self.l1_ratio:g}), "
+            f"{self.cv}-fold CV (seed {self.seed})",
+            f"  C-index {self.c_index['mean']:.3f} ± {self.c_index['sd']:.3f} (folds: {folds}); "
+            f"pooled out-of-fold {self.c_index_oof:.3f}",
             "hazard ratios per sd (fit on all samples):",
         ]
         table = self.hazard_ratios[["hr", "hr_lower_95", "hr_upper_95", "p"]].copy()
@@ -127,7 +129,8 @@ def _check_number(value, option: str, low: float, high: float | None = None, low
     ok = ok and (value > low if low_open else value >= low) and (high is None or value <= high)
     if not ok:
         bound = f"> {low}" if low_open else f">= {low}"
-        raise InputError(f"{option}={value!r}: expected a number {bound}" + (f" and <= {high}" if high is not None else ""))
+        upper = f" and <= {high}" if high is not None else ""
+        raise InputError(f"{option}={value!r}: expected a number {bound}{upper}")
     return float(value)
 
 
@@ -185,7 +188,8 @@ def survival(
     l1_ratio = _check_number(l1_ratio, "l1_ratio", 0.0, 1.0)
     if groups not in GROUPINGS:
         raise InputError(f"groups={groups!r}: expected one of {', '.join(GROUPINGS)}")
-    if groups == "clusters" and (isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or n_clusters < 2):
+    integer = isinstance(n_clusters, (int, np.integer)) and not isinstance(n_clusters, bool)
+    if groups == "clusters" and not (integer and n_clusters >= 2):
         raise InputError(f"n_clusters={n_clusters!r}: expected an integer >= 2")
 
     matrix, keys, names = embedding_matrix(data, rep)
