@@ -78,3 +78,11 @@ def test_read_clinical_missing_or_empty_file_is_an_error(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(InputError, match="empty"):
         read_clinical(tmp_path / "empty.csv")
+
+
+def test_os_time_days_with_os_event_is_recognised_without_naming_columns(tmp_path):
+    path = tmp_path / "clin.csv"
+    path.write_text("patient,OS_time_days,OS_event\nTCGA-AA-0001,100,1\nTCGA-AA-0002,250.5,0\n")
+    table = read_clinical(path)
+    assert table["OS_time"].tolist() == [100.0, 250.5]
+    assert table["OS_event"].tolist() == [1.0, 0.0]

@@ -4,7 +4,7 @@ Survival sources, the first that applies wins:
 
 1. Columns the user names (``time_col``, ``event_col``, with ``time_unit`` "days", "months" or
    "years"; a month is 365.25 / 12 = 30.4375 days).
-2. ``OS_time`` and ``OS_event`` already present (a table standardised before).
+2. ``OS_time`` (or ``OS_time_days``) and ``OS_event`` already present (a table standardised before).
 3. TCGA-CDR (Liu et al. 2018): ``OS`` (1/0) and ``OS.time`` (days).
 4. TCGA clinical: ``vital_status`` (Dead/Alive, DECEASED/LIVING) with ``days_to_death`` and
    ``days_to_last_followup`` or ``days_to_last_follow_up``: time is days to death for the dead and
@@ -123,9 +123,10 @@ def standardise_survival_with_source(df: pd.DataFrame, *, time_col=None, event_c
         time = _days(out[time_col], time_col, label) * DAYS_PER_UNIT[time_unit]
         event = _events(out[event_col], event_col, label)
         source = f"columns {time_col!r} ({time_unit}) and {event_col!r}"
-    elif {"OS_time", "OS_event"} <= set(out.columns):
-        time, event = _days(out["OS_time"], "OS_time", label), _events(out["OS_event"], "OS_event", label)
-        source = "columns 'OS_time' (days) and 'OS_event'"
+    elif "OS_event" in out.columns and ({"OS_time", "OS_time_days"} & set(out.columns)):
+        time_name = "OS_time" if "OS_time" in out.columns else "OS_time_days"
+        time, event = _days(out[time_name], time_name, label), _events(out["OS_event"], "OS_event", label)
+        source = f"columns {time_name!r} (days) and 'OS_event'"
     elif {"OS", "OS.time"} <= set(out.columns):
         time, event = _days(out["OS.time"], "OS.time", label), _events(out["OS"], "OS", label)
         source = "TCGA-CDR columns 'OS.time' (days) and 'OS'"
