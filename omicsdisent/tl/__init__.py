@@ -2,26 +2,27 @@
 
 API changes (newest first; ``pl``/``report`` build on these names and keys):
 
-- (none since the first version)
+- ``read_embeddings`` also takes the folder ``omicsdisent embed`` writes (reads its embeddings.h5mu).
+- In ``uns`` copies of results, "/" in keys and table columns becomes "_" (h5 group separator);
+  the result objects themselves keep the original names.
 
 Every function takes the MuData/AnnData holding the embeddings (``obsm["X_shared"]``,
 ``obsm["X_private_<modality>"]``), writes its results under documented keys and returns a result
 dataclass with ``to_dict()`` (JSON-able) and its tables as DataFrames:
 
-=================================  ==============================================  =======================
-function                           writes                                          returns
-=================================  ==============================================  =======================
-``classify(data, label, ...)``     ``obs[f"{key}_prediction"]``, ``uns[key]``      ``ClassificationResult``
-                                   (key default ``f"classify_{label}"``)
-``survival(data, ...)``            ``obs[f"{key}_risk"]``,                         ``SurvivalResult``
-                                   ``obs[f"{key}_risk_group"]``, ``uns[key]``
-                                   (key default ``"survival"``)
-``cluster(data, ...)``             ``obs[key]`` (default ``"leiden"``),            ``ClusterResult``
-                                   ``obsm["X_umap"]``, ``uns[key]``
-``variance_explained(model, ...)`` ``uns["variance_explained"]``                   ``VarianceExplained``
-``feature_associations(model,..)`` ``uns["feature_associations"]``                 ``FeatureAssociations``
-``disentanglement_probes(data,..)````uns["disentanglement_probes"]``               ``ProbeResult``
-=================================  ==============================================  =======================
+- ``classify(data, label, rep, cv, seed, key_added, C)`` -> ``ClassificationResult``; writes
+  ``obs[f"{key}_prediction"]`` and ``uns[key]`` (key default ``f"classify_{label}"``).
+- ``survival(data, time, event, rep, cv, penalizer, l1_ratio, groups, n_clusters, seed, key_added)``
+  -> ``SurvivalResult``; writes ``obs[f"{key}_risk"]``, ``obs[f"{key}_risk_group"]`` and ``uns[key]``
+  (key default ``"survival"``).
+- ``cluster(data, rep, resolution, n_neighbors, seed, key_added)`` -> ``ClusterResult``; writes
+  ``obs[key]`` (default ``"leiden"``), ``obsm["X_umap"]`` and ``uns[key]``.
+- ``variance_explained(model, data, key_added)`` -> ``VarianceExplained``; writes
+  ``uns["variance_explained"]``.
+- ``feature_associations(model, data, n_top, key_added)`` -> ``FeatureAssociations``; writes
+  ``uns["feature_associations"]``.
+- ``disentanglement_probes(data, shared_labels, private_labels, cv, seed, key_added)`` ->
+  ``ProbeResult``; writes ``uns["disentanglement_probes"]``.
 
 ``rep`` selects the representation: ``"X_shared"``, ``"X_private_<m>"``, ``"both"`` (X_shared with
 every X_private_*) or a list of obsm keys. ``read_embeddings(path, clinical=...)`` reads an
