@@ -9,7 +9,8 @@ code ``X_shared`` (and on ``both`` = shared + private codes):
   5 stratified folds) and the majority-class baseline;
 - ``tl.survival``: penalised Cox, cross-validated C-index (mean, sd, per fold), log-rank p of the
   median split of out-of-fold risk;
-- ``tl.variance_explained``: R² of each modality from the shared versus private codes.
+- ``tl.variance_explained``: R² of each modality from the shared versus private codes;
+- ``tl.disentanglement_probes``: PAM50 accuracy of a linear probe on z and on each w_m.
 
 For context the same analyses run on a PCA of the same preprocessed features with as many
 components as z has dimensions (``pca``). Prints one JSON object. Example::
@@ -100,6 +101,9 @@ def run(epochs: int, seed: int, cv: int, z_dim: int, w_dim: int) -> dict:
             "pca": _survival_summary(tl.survival(baseline, rep="X_pca", cv=cv, seed=seed)),
         },
         "variance_explained": tl.variance_explained(model, key_added=None).to_dict()["table"],
+        # PAM50 is shared by both modalities: z should carry it, each w_m less so.
+        "probes_PAM50": tl.disentanglement_probes(mdata, shared_labels=["PAM50"], cv=cv, seed=seed,
+                                                  key_added=None).to_dict()["table"],
         "wall_seconds": None,
     }
     out["wall_seconds"] = round(time.perf_counter() - start, 1)
