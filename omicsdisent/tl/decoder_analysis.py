@@ -130,6 +130,8 @@ def variance_explained(
     where f_m is the decoder mean mapped to the encoder's scale, SS sums squares over samples and
     features, and mean(x) is the per-feature mean (MOFA's R² per view). With a nonlinear decoder the
     parts need not add up to the total, and a code that explains nothing gives an R² near 0 or below.
+    For counts, log1p of the expected count sits below the mean of log1p counts where counts are low
+    (Jensen), so a poorly trained count decoder can give a negative R² even for ``r2_total``.
     (With the diffusion prior, 0 is the mean of the Gaussian the prior is trained towards.)
 
     ``data``: a MuData with the model's features (default: the model's training data). Returns a
