@@ -46,6 +46,15 @@ def laplace(loc: torch.Tensor, raw_scale: torch.Tensor) -> dist.TorchDistributio
     return dist.Laplace(loc, positive(raw_scale), validate_args=False).to_event(1)
 
 
+IMAGE_LAPLACE_SCALE = 0.75  # the authors' fixed pixel scale for PolyMNIST images
+
+
+def laplace_fixed(mean: torch.Tensor, scale: float = IMAGE_LAPLACE_SCALE) -> dist.TorchDistribution:
+    """Images: Laplace(mean, fixed scale 0.75) as in the authors' PolyMNIST code; the decoder gives the
+    mean (sigmoid, in [0, 1]) and the scale is not learned."""
+    return dist.Laplace(mean, torch.full_like(mean, scale), validate_args=False).to_event(1)
+
+
 def beta(logits: torch.Tensor, raw_precision: torch.Tensor) -> dist.TorchDistribution:
     """Methylation betas in (0, 1): Beta with mean sigmoid(logits) and feature-wise precision phi.
 
@@ -77,6 +86,8 @@ def build(
         return laplace(raw, feature_param)
     if likelihood == "beta":
         return beta(raw, feature_param)
+    if likelihood == "laplace_fixed":
+        return laplace_fixed(raw)
     raise ValueError(f"unknown likelihood {likelihood!r}")
 
 
