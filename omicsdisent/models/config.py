@@ -7,12 +7,13 @@ The defaults are the authors' TCGA settings (METHOD.md, "Defaults in the authors
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from omicsdisent.errors import InputError
 
-LIKELIHOODS = ("nb", "normal", "laplace", "beta")
+LIKELIHOODS = ("nb", "normal", "laplace", "beta", "laplace_fixed")
 PRIORS = ("gaussian", "diffusion")
 DIFFUSION_FORMULATIONS = ("paper", "authors")
 GENAUG_MODES = ("contrastive", "l2")
@@ -37,11 +38,14 @@ class ModalitySpec:
 
     name: the modality key (as in ``mdata.mod``).
     n_features: width of the modality's data matrix.
-    likelihood: "nb" (raw counts with library size), "normal", "laplace" or "beta" (betas in (0, 1)).
+    likelihood: "nb" (raw counts with library size), "normal", "laplace", "beta" (betas in (0, 1)) or
+        "laplace_fixed" (images: Laplace with the authors' fixed scale 0.75 around the decoder's mean).
     encoder, decoder: keys of ``networks.ENCODERS`` / ``networks.DECODERS``.
     library_target: for "nb" only, the total each sample was scaled to before log1p (the
         ``normalize_total`` target), so that decoded counts can be log-normalised and encoded again.
         None means 1e4.
+    input_shape: for image networks, the (channels, height, width) that the flat ``[n, n_features]``
+        rows are reshaped to (C-order); None for vector data.
     """
 
     name: str
@@ -50,6 +54,7 @@ class ModalitySpec:
     encoder: str = "mlp"
     decoder: str = "mlp"
     library_target: float | None = None
+    input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -61,6 +66,14 @@ class ModalitySpec:
         _check_choice(f"likelihood (modality {self.name!r})", self.likelihood, LIKELIHOODS)
         if self.library_target is not None:
             _check_positive(f"library_target (modality {self.name!r})", self.library_target)
+        if self.input_shape is not None:
+            self.input_shape = tuple(self.input_shape)  # JSON gives a list back
+            if (not self.input_shape or any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in self.input_shape)
+                    or math.prod(self.input_shape) != self.n_features):
+                raise InputError(
+                    f"modality {self.name!r}: input_shape={self.input_shape!r} is not valid; expected positive "
+                    f"integers whose product is n_features={self.n_features}"
+                )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModalitySpec:
