@@ -46,7 +46,7 @@ from omicsdisent.models.networks import build_decoder, build_encoder
 DEFAULT_LIBRARY_TARGET = 1e4
 # Initial unconstrained feature-wise parameter per likelihood: scale ~0.7, NB theta ~2, Beta precision ~20
 # (a flat, low-precision Beta gives its mean weak gradients: phi ~3 trained visibly worse on BRCA betas).
-_FEATURE_PARAM_INIT = {"normal": 0.0, "laplace": 0.0, "nb": 2.0, "beta": 20.0}
+_FEATURE_PARAM_INIT = {"normal": 0.0, "laplace": 0.0, "nb": 2.0, "beta": 20.0, "laplace_fixed": 0.0}  # laplace_fixed: unused
 _SOFTPLUS_INV_ONE = math.log(math.e - 1.0)  # softplus(x) = 1: the auxiliary prior scale starts at 1
 
 
