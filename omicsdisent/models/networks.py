@@ -73,6 +73,8 @@ def build_decoder(spec: ModalitySpec, config: ModelConfig) -> nn.Module:
 
 def _lookup(registry: dict, key: str, kind: str, spec: ModalitySpec):
     if key not in registry:
+        import omicsdisent.models.image_networks  # noqa: F401  (registers "conv" on first need; imports torch only)
+    if key not in registry:
         raise InputError(
             f"modality {spec.name!r}: {kind}={key!r} is not valid; expected one of {', '.join(sorted(registry))}"
         )
