@@ -116,6 +116,8 @@ def save_model(model, dir_path: str | Path, overwrite: bool = False) -> Path:
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)})
         with open(tmp / CONFIG_FILE, "w") as handle:
             json.dump(config, handle, indent=1, allow_nan=False)
+        # safetensors writes its file owner-only; give it the same permissions as config.json (umask).
+        os.chmod(tmp / WEIGHTS_FILE, (tmp / CONFIG_FILE).stat().st_mode & 0o777)
         if path.exists():
             # Move the old folder aside first so the new one lands with a single rename.
             old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
