@@ -149,3 +149,18 @@ def test_save_creates_missing_parent_folders(saved, tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(InputError, match="is a file, not a folder"):
         model.save(tmp_path / "afile" / "model")
+
+
+def test_diffusion_prior_is_saved_and_samples_the_same_after_loading(tmp_path):
+    mdata = small_cohort(n=40)
+    model = IDMVAE(mdata, prior="diffusion", diffusion_steps=50, diffusion_sampling_steps=10, diffusion_hidden=16,
+                   **SMALL)
+    model.train(seed=0, **FAST)
+    model.save(tmp_path / "m")
+    loaded = IDMVAE.load(tmp_path / "m")
+    assert loaded.config.prior == "diffusion"
+    first, again = model.sample(5, seed=4), loaded.sample(5, seed=4)
+    assert np.isfinite(first["meth"].X).all()
+    for name in ("rna", "meth"):
+        assert np.array_equal(first[name].X, again[name].X)
+        assert np.array_equal(first[name].obsm["z"], again[name].obsm["z"])
