@@ -198,6 +198,9 @@ def test_impute_predicts_the_target_from_the_source(trained):
     assert list(imputed.obs_names) == list(mdata.obs_names)
     assert np.isfinite(imputed.X).all()
     assert imputed.uns["omicsdisent"]["private_code"] == "prior mean"
+    drawn = model.impute(source="rna", target="meth", private="sample", seed=5)
+    assert np.array_equal(drawn.X, model.impute(source="rna", target="meth", private="sample", seed=5).X)
+    assert not np.array_equal(drawn.X, imputed.X)
     # different samples' shared codes give different predictions
     assert np.ptp(imputed.X, axis=0).max() > 0
     counts = model.impute(source="meth", target="rna")

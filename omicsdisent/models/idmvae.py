@@ -599,8 +599,10 @@ class IDMVAE:
         """Predict modality ``target`` from the ``source`` modalities, for every sample of ``mdata``.
 
         As in MMVAE+ cross-generation, the shared code is the posterior mean of z given only the source
-        modalities a sample has; the target's private code is the prior mean (``private="mean"``, zero:
-        deterministic) or one prior draw (``private="sample"``, seeded by ``seed``). Returns an AnnData
+        modalities a sample has; the target's private code is zero (``private="mean"``: deterministic;
+        zero is the mean of the Gaussian prior and of the auxiliary prior r(w) that cross-reconstruction
+        is trained with, also when the model has a diffusion prior) or one draw from the model's prior
+        (``private="sample"``, Gaussian or diffusion, repeatable with ``seed``). Returns an AnnData
         [n_obs, target features] of decoder means on the likelihood's scale (counts: expected counts at
         the training median library size; methylation/continuous: values on the scale of ``X`` or of the
         Beta layer). Samples with none of the source modalities get NaN rows.
