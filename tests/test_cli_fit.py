@@ -136,3 +136,20 @@ def test_fit_on_real_brca_rna_and_methylation_through_the_mirror(mirror, tmp_pat
     z = model.get_latent()
     assert z.shape == (769, 16) and np.isfinite(z).all()
 
+
+
+def test_fit_uses_an_already_preprocessed_h5mu_as_is(cohort, tmp_path):
+    from omicsdisent import pp
+    from omicsdisent.io import write_h5mu
+
+    mdata = read_modalities([str(cohort["rna"]), str(cohort["methyl"])], verbose=False)
+    pp.preprocess(mdata, n_top_features=10)
+    path = tmp_path / "ready.h5mu"
+    write_h5mu(mdata, path)
+    out = tmp_path / "m"
+    # --n-top-features would select again if preprocessing ran; the model keeps the file's 10 features.
+    result = CliRunner().invoke(main, ["fit", str(path), "--out", str(out), "--n-top-features", "5", *FAST_ARGS])
+    assert result.exit_code == 0, result.output
+    model = IDMVAE.load(out)
+    assert [lay.n_features for lay in model.layouts] == [10, 10]
+    assert [lay.feature_names for lay in model.layouts] == [tuple(mdata.mod[m].var_names) for m in ("rna", "methyl")]
