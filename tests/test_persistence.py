@@ -133,7 +133,7 @@ def test_unknown_format_version_is_a_clear_error(saved, tmp_path):
     config = json.loads((target / CONFIG_FILE).read_text())
     config["format_version"] = 99
     (target / CONFIG_FILE).write_text(json.dumps(config))
-    with pytest.raises(InputError, match="format version 99 is not supported.*reads version 1"):
+    with pytest.raises(InputError, match="format version 99 is not supported.*reads versions 1, 2"):
         IDMVAE.load(target)
 
 

@@ -1,7 +1,8 @@
 """``omicsdisent embed``: shared and private codes of new samples from a saved model.
 
 New raw files are read and aligned as ``omicsdisent fit`` reads them, then transformed the way the
-model's training data was (:func:`preprocess_like_model`), so their features line up with the model's.
+model's training data was (:func:`preprocess_like_model`, which applies the model's saved
+preprocessing records), so their features and scales line up with the model's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-# Methylation: betas are clipped to [eps, 1 - eps] before the M-value transform; pp's default.
+# Models without preprocessing records (format 1): methylation betas clipped as pp's default eps.
 _METHYLATION_EPS = 1e-6
 
 
@@ -22,16 +23,17 @@ def preprocess_like_model(mdata, model, sources: Mapping[str, str] | None = None
     """Transform each modality of ``mdata`` (raw values, as read) the way ``model``'s training data was.
 
     ``mdata`` is an aligned MuData from :func:`omicsdisent.io.read_modalities`; it is changed in place
-    (each ``mod[m]`` replaced) and returned. Per modality, keyed by the type the model recorded:
+    (each ``mod[m]`` replaced) and returned. Each raw modality gets the model's preprocessing record
+    (``model.preprocessing[m]``) through :func:`omicsdisent.pp.apply_preprocessing`: the model's
+    features in its order, the training library target (counts; libraries summed over every feature
+    of the file, so give the training file's genes), the training input kind, eps and feature
+    medians (methylation), the training log, medians, means and sds (continuous). A sample's result
+    therefore does not depend on the other samples in the file.
 
-    - counts: ``X = log1p(counts / library * target)``, with the library over every feature of the file
-      and the model's recorded normalisation target; the model's features are then kept and their raw
-      counts go to ``layers["counts"]``;
-    - methylation: the model's features are kept, missing values filled with this data's feature
-      median, betas (values all in [0, 1]) turned into M-values (``X``), betas kept in ``layers["beta"]``;
-    - continuous: the model's features are kept, missing values filled with this data's median and
-      each feature standardised with this data's mean and sd (the model does not record the training
-      mean and sd, so the new cohort is scaled on its own).
+    A model without a record for a modality (saved before records existed, or fitted on data not
+    preprocessed by omicsdisent.pp) falls back, with a warning, to statistics of the data given:
+    missing values filled with this data's medians and continuous features standardised with this
+    data's means and sds (exact only when re-embedding the training cohort).
 
     A modality already preprocessed (``uns["omicsdisent"]["preprocessed"]``) is only cut to the model's
     features. Raises DataMismatchError when a modality is not one of the model's or lacks some of the
@@ -50,9 +52,10 @@ def preprocess_like_model(mdata, model, sources: Mapping[str, str] | None = None
             f"modality {unknown[0]!r}{where} is not one of the model's modalities ({', '.join(layouts)}); "
             "name each file after its modality with NAME=PATH"
         )
+    records = getattr(model, "preprocessing", None) or {}
     for name in list(mdata.mod):
         label = f"modality {name!r}" + (f" ({sources[name]})" if name in sources else "")
-        mdata.mod[name] = _transform(mdata.mod[name], layouts[name], label)
+        mdata.mod[name] = _transform(mdata.mod[name], layouts[name], label, records.get(name))
     with mudata.set_options(pull_on_update=False):
         mdata.update()
     return mdata
@@ -75,11 +78,14 @@ def _model_columns(adata, layout, label: str) -> np.ndarray:
     return columns
 
 
-def _transform(adata, layout, label: str):
+def _transform(adata, layout, label: str, preprocessing=None):
+    import warnings
+
     import anndata as ad
 
     from omicsdisent.errors import DataMismatchError, InputError
     from omicsdisent.pp.methylation import beta_to_mvalue, mvalue_to_beta
+    from omicsdisent.pp.record import apply_preprocessing
     from omicsdisent.pp.selection import impute_median
     from omicsdisent.pp.types import dense_values, is_preprocessed
 
@@ -92,6 +98,23 @@ def _transform(adata, layout, label: str):
                 f"{layout.modality_type!r}"
             )
         return adata[:, columns].copy()
+    if preprocessing is not None:
+        try:
+            out = apply_preprocessing(adata, preprocessing, name=layout.name)
+        except InputError as err:  # name the file too, not only the modality
+            raise type(err)(str(err).replace(f"modality {layout.name!r}", label, 1)) from None
+        out.uns["omicsdisent"] = {
+            **{k: v for k, v in record.items() if k == "source"},
+            **out.uns["omicsdisent"],
+            "preprocessed_like_model": True,
+        }
+        return out
+    warnings.warn(
+        f"{label}: the model has no preprocessing record for it (saved before records existed, or fitted on "
+        "data not preprocessed by omicsdisent.pp); filling and scaling it with statistics of the samples given",
+        UserWarning,
+        stacklevel=4,
+    )
     values = dense_values(adata)
     if np.isinf(values).any():
         raise InputError(f"{label}: values must be finite (NaN for missing) but found infinite values")

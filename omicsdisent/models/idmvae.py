@@ -147,6 +147,18 @@ def _modality_type(adata: ad.AnnData, name: str) -> str:
     return "continuous"
 
 
+def _preprocessing_record(adata: ad.AnnData, name: str, mtype: str):
+    """The pp record of a modality (None when it was not preprocessed by omicsdisent.pp or predates records)."""
+    try:
+        from omicsdisent.pp import preprocessing_record
+    except ImportError:
+        return None
+    record = preprocessing_record(adata, name)
+    if record is not None and record.modality_type != mtype:
+        return None
+    return record
+
+
 def _dense(matrix) -> np.ndarray:
     if sp.issparse(matrix):
         matrix = matrix.toarray()
@@ -321,6 +333,15 @@ class IDMVAE:
     **model_config
         Fields of :class:`omicsdisent.models.ModelConfig` (``z_dim``, ``w_dim``, ``beta``, ``lambda_mi``,
         ``lambda_genaug``, ``prior``, ...).
+
+    Attributes
+    ----------
+    preprocessing
+        ``{modality: omicsdisent.pp.PreprocessingRecord or None}``: how each modality's raw values were
+        preprocessed (features, library target, training medians, means and sds), taken from
+        ``adata.uns["omicsdisent"]`` and ``adata.var`` of data preprocessed by :mod:`omicsdisent.pp`;
+        None for data preprocessed otherwise. Saved with the model; ``omicsdisent embed`` and
+        ``impute`` apply it to new raw files (:func:`omicsdisent.pp.apply_preprocessing`).
     """
 
     def __init__(
@@ -351,10 +372,11 @@ class IDMVAE:
             fields = ", ".join(f.name for f in dataclasses.fields(ModelConfig))
             raise InputError(f"model options: {err}; ModelConfig has {fields}") from None
 
-        layouts = []
+        layouts, records = [], {}
         for name in names:
             adata = mdata.mod[name]
             mtype = _modality_type(adata, name)
+            records[name] = _preprocessing_record(adata, name, mtype)
             default, allowed = _LIKELIHOODS_BY_TYPE[mtype]
             likelihood = likelihoods.get(name, default)
             if likelihood not in allowed:
@@ -387,6 +409,7 @@ class IDMVAE:
             layouts.append(layout)
 
         self._setup(layouts, config)
+        self.preprocessing = records
         self.mdata = mdata
         self._data = build_tensors(mdata, self.layouts)
         if self._data.batch["mask"].shape[0] == 0:
@@ -406,6 +429,7 @@ class IDMVAE:
             for lay in self.layouts
         ]
         self.module = IDMVAEModule(self.specs, self.config)
+        self.preprocessing = dict.fromkeys(self.modalities)
         self.history = None
         self.train_config = None
         self.is_trained = False
@@ -729,9 +753,10 @@ class IDMVAE:
         return load_model(cls, dir_path, mdata)
 
     @classmethod
-    def _from_saved(cls, layouts, config, state_dict, mdata=None) -> IDMVAE:
+    def _from_saved(cls, layouts, config, state_dict, mdata=None, preprocessing=None) -> IDMVAE:
         model = cls.__new__(cls)
         model._setup(layouts, config)
+        model.preprocessing.update(preprocessing or {})
         missing, unexpected = model.module.load_state_dict(state_dict, strict=False)
         if missing or unexpected:
             raise InputError(

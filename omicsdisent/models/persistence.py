@@ -4,7 +4,13 @@ A model folder holds two files:
 
 - ``model.safetensors``: the module's weights (``state_dict``), read back with safetensors only;
 - ``config.json``: the format version, the ModelConfig, the ModalitySpecs, the TrainConfig used,
-  each modality's type, likelihood, feature names and library target, and the training history.
+  each modality's type, likelihood, feature names and library target, the training history, and
+  ``preprocessing``: per modality the settings of its :class:`omicsdisent.pp.PreprocessingRecord`
+  (or null when the training data was not preprocessed by omicsdisent.pp).
+
+The records' per-feature arrays (training medians, means, sds; float64) are tensors in
+``model.safetensors`` named ``preprocessing/<modality>/<array>``, beside the weights. Format 1
+(before records) still loads; its models have no records.
 
 The folder is written under a temporary name beside its final place and renamed into place, so an
 interrupted save never leaves half a model, and an existing folder is replaced only when asked.
@@ -26,7 +32,9 @@ from safetensors.torch import load_file, save_file
 
 from omicsdisent.errors import InputError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+RECORD_PREFIX = "preprocessing/"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
@@ -94,7 +102,41 @@ def _model_config_json(model) -> dict:
         "train_config": None if model.train_config is None else _jsonable(model.train_config),
         "is_trained": bool(model.is_trained),
         "history": history_to_json(model.history),
+        "preprocessing": {
+            name: None if record is None else _jsonable(record.settings())
+            for name, record in model.preprocessing.items()
+        },
     }
+
+
+def _record_tensors(model) -> dict[str, torch.Tensor]:
+    tensors = {}
+    for name, record in model.preprocessing.items():
+        if record is not None:
+            for key, values in record.arrays().items():
+                tensors[f"{RECORD_PREFIX}{name}/{key}"] = torch.from_numpy(np.asarray(values, dtype=np.float64).copy())
+    return tensors
+
+
+def _records_from_saved(config: dict, weights: dict, layouts, where: Path) -> dict:
+    """Each modality's PreprocessingRecord (None where none was saved); pops its tensors from ``weights``."""
+    from omicsdisent.pp.record import PreprocessingRecord
+
+    saved = config.get("preprocessing") or {}
+    records = {}
+    for layout in layouts:
+        arrays = {
+            key[len(f"{RECORD_PREFIX}{layout.name}/"):]: weights.pop(key).numpy()
+            for key in [k for k in weights if k.startswith(f"{RECORD_PREFIX}{layout.name}/")]
+        }
+        settings = saved.get(layout.name)
+        if settings is None:
+            records[layout.name] = None
+            continue
+        records[layout.name] = PreprocessingRecord.from_parts(
+            settings, layout.feature_names, arrays, f"{where}: modality {layout.name!r} preprocessing record"
+        )
+    return records
 
 
 def _package_version() -> str:
@@ -109,6 +151,7 @@ def save_model(model, dir_path: str | Path, overwrite: bool = False) -> Path:
     check_writable(path, overwrite)
     config = _model_config_json(model)
     weights = {k: v.detach().cpu().contiguous().clone() for k, v in model.module.state_dict().items()}
+    weights.update(_record_tensors(model))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -146,10 +189,10 @@ def read_model_dir(dir_path: str | Path) -> tuple[dict, dict]:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{config_file} is not valid JSON ({err})") from None
     version = config.get("format_version") if isinstance(config, dict) else None
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise InputError(
             f"{config_file}: model format version {version!r} is not supported; this omicsdisent "
-            f"({_package_version()}) reads version {FORMAT_VERSION}"
+            f"({_package_version()}) reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
     try:
         weights = load_file(str(weights_file), device="cpu")
@@ -182,9 +225,10 @@ def load_model(cls, dir_path: str | Path, mdata=None):
     try:
         model_config = _dataclass_from_json(ModelConfig, config["model_config"])
         layouts = [ModalityLayout.from_json(item) for item in config["modalities"]]
-    except (KeyError, TypeError) as err:
+        records = _records_from_saved(config, weights, layouts, Path(dir_path) / CONFIG_FILE)
+    except (KeyError, TypeError, AttributeError) as err:
         raise InputError(f"{Path(dir_path) / CONFIG_FILE}: incomplete model configuration ({err})") from None
-    model = cls._from_saved(layouts, model_config, weights, mdata)
+    model = cls._from_saved(layouts, model_config, weights, mdata, preprocessing=records)
     if config.get("train_config") is not None:
         try:
             from omicsdisent.train import TrainConfig

@@ -6,7 +6,13 @@ import numpy as np
 from anndata import AnnData
 
 from omicsdisent.errors import InputError
-from omicsdisent.pp.selection import check_fraction, check_n_top_features, impute_median, top_variance_mask
+from omicsdisent.pp.selection import (
+    check_fraction,
+    check_n_top_features,
+    feature_medians,
+    fill_missing,
+    top_variance_mask,
+)
 from omicsdisent.pp.types import check_not_preprocessed, dense_values, describe, record_preprocessing
 
 CONTINUOUS_LOGS = (None, "log1p", "log2")
@@ -32,7 +38,9 @@ def preprocess_continuous(
     3. Keep the ``n_top_features`` features of highest variance (None keeps all).
     4. Standardise each feature to zero mean and unit variance (population sd). A constant feature
        becomes all zeros. The means and sds (in the units after step 1) are kept in
-       ``var["mean"]`` and ``var["std"]``, so ``X * std + mean`` undoes the scaling.
+       ``var["mean"]`` and ``var["std"]``, so ``X * std + mean`` undoes the scaling; the medians
+       that filled missing values (same units) in ``var["median"]``. These, with ``log``, are the
+       preprocessing record that :func:`omicsdisent.pp.apply_preprocessing` applies to new samples.
 
     ``uns["omicsdisent"]`` records ``modality_type="continuous"``, ``log``, ``missing_share``,
     ``n_dropped_missing``, ``n_constant_features`` and the feature counts. ``X`` becomes float32.
@@ -51,13 +59,7 @@ def preprocess_continuous(
     values = dense_values(adata)
     if np.isinf(values).any():
         raise InputError(f"{where}: values must be finite (NaN for missing) but found infinite values")
-    if log is not None:
-        if (values[~np.isnan(values)] < 0).any():
-            raise InputError(
-                f"{where}: option log={log!r} needs non-negative values but found negatives "
-                "(the data is probably on a log scale already: use log=None)"
-            )
-        values = np.log1p(values) if log == "log1p" else np.log2(values + 1)
+    values = apply_log(values, log, where)
 
     missing_per_feature = np.isnan(values).mean(axis=0)
     usable = missing_per_feature <= max_missing
@@ -68,16 +70,15 @@ def preprocess_continuous(
         )
     values = values[:, usable]
     missing_share = float(np.isnan(values).mean())
-    impute_median(values)
+    medians = feature_medians(values)
+    fill_missing(values, medians)
 
     keep = top_variance_mask(values, n_top)
     values = values[:, keep]
     means = values.mean(axis=0)
     sds = values.std(axis=0)
-    # Rounding leaves a tiny sd on constant columns; treat those as constant too.
-    constant = sds <= 1e-10 * np.maximum(1.0, np.abs(means))
-    # A constant feature carries no information; dividing by 1 leaves it at zero instead of NaN.
-    scaled = (values - means) / np.where(constant, 1.0, sds)
+    constant = constant_features(means, sds)
+    scaled = standardise(values, means, sds)
 
     if copy:
         adata = adata.copy()
@@ -86,6 +87,7 @@ def preprocess_continuous(
     adata.X = scaled.astype(np.float32)
     adata.var["mean"] = means
     adata.var["std"] = sds
+    adata.var["median"] = medians[keep]
     record_preprocessing(
         adata,
         {
@@ -103,3 +105,25 @@ def preprocess_continuous(
         },
     )
     return adata if copy else None
+
+
+def apply_log(values: np.ndarray, log: str | None, where: str) -> np.ndarray:
+    """``values`` (samples x features, NaN for missing) after the ``log`` option: None, log1p or log2(x + 1)."""
+    if log is None:
+        return values
+    if (values[~np.isnan(values)] < 0).any():
+        raise InputError(
+            f"{where}: option log={log!r} needs non-negative values but found negatives "
+            "(the data is probably on a log scale already: use log=None)"
+        )
+    return np.log1p(values) if log == "log1p" else np.log2(values + 1)
+
+
+def constant_features(means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+    """Boolean mask (features,) of features treated as constant: rounding leaves a tiny sd on those."""
+    return sds <= 1e-10 * np.maximum(1.0, np.abs(means))
+
+
+def standardise(values: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+    """``(values - means) / sds`` per feature (samples x features); a constant feature becomes 0, not NaN."""
+    return (values - means) / np.where(constant_features(means, sds), 1.0, sds)

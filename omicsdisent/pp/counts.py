@@ -33,7 +33,9 @@ def preprocess_counts(
       ``sc.pp.log1p``; ``target_sum`` defaults to the median library size;
     - ``obs["total_counts"]``: each sample's library size over all input features (reads);
     - ``uns["omicsdisent"]``: ``modality_type="counts"``, ``selection``, ``n_top_features``,
-      ``target_sum``, ``n_features_before`` / ``n_features_after``.
+      ``target_sum``, ``n_features_before`` / ``n_features_after``. ``target_sum`` and the kept
+      features are the preprocessing record that :func:`omicsdisent.pp.apply_preprocessing` applies
+      to new samples (their library sizes also summed over every feature of their file).
 
     ``selection="hvg"`` ranks features with ``sc.pp.highly_variable_genes(flavor="seurat")`` on the
     log data (its columns stay in ``var``); ``"variance"`` ranks them by variance of the log data.

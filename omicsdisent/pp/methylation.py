@@ -6,7 +6,13 @@ import numpy as np
 from anndata import AnnData
 
 from omicsdisent.errors import InputError
-from omicsdisent.pp.selection import check_fraction, check_n_top_features, impute_median, top_variance_mask
+from omicsdisent.pp.selection import (
+    check_fraction,
+    check_n_top_features,
+    feature_medians,
+    fill_missing,
+    top_variance_mask,
+)
 from omicsdisent.pp.types import check_not_preprocessed, dense_values, describe, record_preprocessing
 
 METHYLATION_INPUTS = ("auto", "beta", "mvalue")
@@ -43,7 +49,9 @@ def preprocess_methylation(
     keep the ``n_top_features`` features of highest M-value variance (None keeps all). Afterwards
     ``X`` holds M-values (float32), ``layers["beta"]`` the betas (float32, within ``[eps, 1 - eps]``),
     and ``uns["omicsdisent"]`` records ``modality_type="methylation"``, ``methylation_input``,
-    ``n_dropped_missing``, ``missing_share`` (share of kept values imputed) and the feature counts.
+    ``n_dropped_missing``, ``missing_share`` (share of kept values imputed) and the feature counts;
+    ``var["median"]`` the medians that filled missing values (on the input scale). With ``eps`` these
+    are the preprocessing record that :func:`omicsdisent.pp.apply_preprocessing` applies to new samples.
 
     Returns None (``adata`` changed in place) or, with ``copy=True``, a new AnnData.
     """
@@ -76,7 +84,8 @@ def preprocess_methylation(
         )
     values = values[:, usable]
     missing_share = float(np.isnan(values).mean())
-    impute_median(values)
+    medians = feature_medians(values)
+    fill_missing(values, medians)
 
     if resolved == "beta":
         mvalues = beta_to_mvalue(values, eps)
@@ -91,6 +100,7 @@ def preprocess_methylation(
     adata._inplace_subset_var(np.flatnonzero(usable)[keep])
     adata.X = mvalues[:, keep].astype(np.float32)
     adata.layers["beta"] = betas[:, keep].astype(np.float32)
+    adata.var["median"] = medians[keep]
     record_preprocessing(
         adata,
         {

@@ -41,14 +41,28 @@ def top_variance_mask(values: np.ndarray, n_top: int | None) -> np.ndarray:
     return mask
 
 
+def feature_medians(values: np.ndarray) -> np.ndarray:
+    """The median of each feature (column) of ``values`` (samples x features), ignoring NaNs; shape (features,)."""
+    if not np.isnan(values).any():
+        return np.median(values, axis=0)
+    with np.errstate(all="ignore"):
+        return np.nanmedian(values, axis=0)
+
+
+def fill_missing(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Replace NaNs in ``values`` (samples x features, modified in place) with ``fill[feature]``; returns ``values``."""
+    missing = np.isnan(values)
+    if missing.any():
+        rows, cols = np.nonzero(missing)
+        values[rows, cols] = fill[cols]
+    return values
+
+
 def impute_median(values: np.ndarray) -> np.ndarray:
     """Fill NaNs in ``values`` (samples x features, modified in place) with each feature's median.
 
     Every column must have at least one observed value. Returns ``values``.
     """
-    missing = np.isnan(values)
-    if missing.any():
-        medians = np.nanmedian(values, axis=0)
-        rows, cols = np.nonzero(missing)
-        values[rows, cols] = medians[cols]
+    if np.isnan(values).any():
+        fill_missing(values, feature_medians(values))
     return values
