@@ -211,3 +211,139 @@ def test_embedding_real_brca_files_reproduces_the_model_on_its_training_data(mir
     assert "OS_event" in embedded.obs and embedded.obs["OS_event"].notna().sum() > 700
     order = pd.Index(mdata.obs_names).get_indexer(embedded.obs_names)
     np.testing.assert_allclose(embedded.obsm["X_shared"], expected[order], atol=1e-4)
+
+
+# -- new cohorts get the training cohort's preprocessing ------------------------------------------
+
+SPLIT_TYPES = {"methyl": "methylation", "protein": "continuous"}
+
+
+@pytest.fixture(scope="module")
+def split_cohort(tmp_path_factory):
+    """One simulated cohort (counts, betas, continuous; some values missing) split into 60 training and
+    30 disjoint new patients, each written as raw files; a model fitted on the training files."""
+    import torch
+
+    from omicsdisent.datasets.simulate import simulate_cohort
+    from omicsdisent.models.idmvae import fit_from_files
+
+    root = tmp_path_factory.mktemp("split")
+    cohort = simulate_cohort(n_samples=90, modalities=("rna", "methyl", "protein"), n_features=30, seed=5)
+    rng = np.random.default_rng(0)
+    files = {"train": {}, "new": {}}
+    for name, adata in cohort.mod.items():
+        raw = ad.AnnData(X=np.asarray(adata.X, dtype=np.float64), obs=pd.DataFrame(index=adata.obs_names),
+                         var=pd.DataFrame(index=adata.var_names))
+        if name != "rna":  # missing values, so filling with the training medians is exercised
+            raw.X[rng.random(raw.shape) < 0.05] = np.nan
+        for part, rows in (("train", slice(0, 60)), ("new", slice(60, None))):
+            (root / part).mkdir(exist_ok=True)
+            path = root / part / f"{name}.h5ad"
+            raw[rows].copy().write_h5ad(path)
+            files[part][name] = str(path)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model, _ = fit_from_files(
+            [f"{m}={p}" for m, p in files["train"].items()], root / "model", types=SPLIT_TYPES, n_top_features=20,
+            train_options={"max_epochs": 2, "batch_size": 32, "progress": False, "accelerator": "cpu", "seed": 1},
+            z_dim=3, w_dim=2,
+        )
+    finally:
+        torch.set_num_threads(threads)
+    return model, root / "model", files
+
+
+def _sources(files):
+    return [f"{m}={p}" for m, p in files.items()]
+
+
+def test_new_samples_are_transformed_with_the_training_statistics(split_cohort):
+    from omicsdisent.cli.embed import read_for_model
+
+    _, model_dir, files = split_cohort
+    _, mdata = read_for_model(model_dir, _sources(files["new"]))
+    train = {m: ad.read_h5ad(p) for m, p in files["train"].items()}
+    new = {m: ad.read_h5ad(p) for m, p in files["new"].items()}
+    assert not set(train["rna"].obs_names) & set(new["rna"].obs_names)
+    for name, adata in mdata.mod.items():
+        features = list(adata.var_names)
+        assert len(features) == 20
+        assert list(adata.obs_names) == [s[:12] for s in new[name].obs_names]
+        old = train[name].X  # the training cohort's raw values, over every feature
+        x = new[name][:, features].X.copy()
+        if name == "rna":
+            target = np.median(old.sum(axis=1))
+            expected = np.log1p(x / new[name].X.sum(axis=1, keepdims=True) * target)
+            np.testing.assert_allclose(adata.layers["counts"], x, atol=1e-5)
+        else:
+            columns = train[name].var_names.get_indexer(features)
+            medians = np.nanmedian(old[:, columns], axis=0)
+            x = np.where(np.isnan(x), medians, x)
+            if name == "methyl":
+                b = np.clip(x, 1e-6, 1 - 1e-6)
+                expected = np.log2(b / (1 - b))
+            else:
+                filled = np.where(np.isnan(old[:, columns]), medians, old[:, columns])
+                expected = (x - filled.mean(axis=0)) / filled.std(axis=0)
+                # The new samples are not rescaled on their own: their means stay off zero.
+                assert np.abs(adata.X.mean(axis=0)).max() > 1e-2
+        np.testing.assert_allclose(adata.X, expected, atol=1e-5, err_msg=name)
+
+
+def test_a_new_sample_is_transformed_the_same_alone_or_with_others(split_cohort, tmp_path):
+    from omicsdisent.cli.embed import read_for_model
+
+    _, model_dir, files = split_cohort
+    _, together = read_for_model(model_dir, _sources(files["new"]))
+    alone_files = {}
+    for name, path in files["new"].items():
+        ad.read_h5ad(path)[:1].copy().write_h5ad(tmp_path / f"{name}.h5ad")
+        alone_files[name] = str(tmp_path / f"{name}.h5ad")
+    _, alone = read_for_model(model_dir, _sources(alone_files))
+    for name in together.mod:
+        sample = alone.mod[name].obs_names[0]
+        np.testing.assert_allclose(alone.mod[name].X[0], together.mod[name][sample].X[0], atol=1e-6, err_msg=name)
+
+
+def test_embedding_the_training_files_again_gives_the_fitted_models_codes(split_cohort, tmp_path):
+    model, model_dir, files = split_cohort
+    embed_from_files(model_dir, _sources(files["train"]), tmp_path / "emb")
+    embedded = md.read_h5mu(tmp_path / "emb" / "embeddings.h5mu")
+    training = model.mdata  # the MuData the model was fitted on, preprocessed by pp
+    order = pd.Index(training.obs_names).get_indexer(embedded.obs_names)
+    assert (order >= 0).all() and len(order) == training.n_obs
+    for name in training.mod:
+        rows = training.mod[name].obs_names.get_indexer(embedded.mod[name].obs_names)
+        np.testing.assert_allclose(embedded.mod[name].X, training.mod[name].X[rows], atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(embedded.obsm["X_shared"], model.get_latent()[order], atol=1e-5)
+    private = model.get_latent(kind="private")
+    for name in training.mod:
+        np.testing.assert_allclose(embedded.obsm[f"X_private_{name}"], private[name][order], atol=1e-5, err_msg=name)
+
+
+def test_a_model_saved_without_preprocessing_records_falls_back_with_a_warning(split_cohort, tmp_path):
+    import json
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from omicsdisent.cli.embed import preprocess_like_model
+
+    _, model_dir, files = split_cohort
+    old = tmp_path / "old_model"
+    shutil.copytree(model_dir, old)
+    config = json.loads((old / "config.json").read_text())
+    config["format_version"] = 1  # as saved before records existed
+    del config["preprocessing"]
+    (old / "config.json").write_text(json.dumps(config))
+    weights = load_file(old / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if not k.startswith("preprocessing/")}, old / "model.safetensors")
+    model = IDMVAE.load(old)
+    assert all(record is None for record in model.preprocessing.values())
+    mdata = read_modalities(_sources(files["new"]), verbose=False)
+    with pytest.warns(UserWarning, match="no preprocessing record"):
+        preprocess_like_model(mdata, model)
+    # Today's behaviour for such models: continuous data standardised on the samples given.
+    np.testing.assert_allclose(mdata.mod["protein"].X.mean(axis=0), 0, atol=1e-5)
+    assert np.isfinite(model.get_latent(mdata=mdata)).all()

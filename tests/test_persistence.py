@@ -175,3 +175,46 @@ def test_diffusion_prior_is_saved_and_samples_the_same_after_loading(tmp_path):
     for name in ("rna", "meth"):
         assert np.array_equal(first[name].X, again[name].X)
         assert np.array_equal(first[name].obsm["z"], again[name].obsm["z"])
+
+
+def test_preprocessing_records_are_saved_as_tensors_and_settings_and_load_unchanged(tmp_path):
+    import anndata as ad
+    import pandas as pd
+    from safetensors.numpy import load_file
+
+    from omicsdisent import pp
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(40)]
+    rna = ad.AnnData(rng.poisson(5, size=(40, 15)).astype(np.float32), obs=pd.DataFrame(index=ids))
+    rna.var_names = [f"g{j}" for j in range(15)]
+    protein = ad.AnnData(rng.normal(3, 2, size=(40, 8)), obs=pd.DataFrame(index=ids))
+    protein.var_names = [f"p{j}" for j in range(8)]
+    protein.X[rng.random(protein.shape) < 0.05] = np.nan
+    mdata = md.MuData({"rna": rna, "protein": protein})
+    pp.preprocess(mdata, types={"protein": "continuous"}, n_top_features=6)
+    model = IDMVAE(mdata, **SMALL)
+    assert model.preprocessing["protein"].feature_names == model.layouts[1].feature_names
+    model.save(tmp_path / "m")
+
+    config = json.loads((tmp_path / "m" / CONFIG_FILE).read_text())
+    assert config["preprocessing"]["protein"] == {"modality_type": "continuous", "log": None}
+    assert config["preprocessing"]["rna"]["target_sum"] == pytest.approx(mdata.mod["rna"].uns["omicsdisent"]["target_sum"])
+    tensors = load_file(tmp_path / "m" / WEIGHTS_FILE)
+    np.testing.assert_array_equal(tensors["preprocessing/protein/std"], mdata.mod["protein"].var["std"].to_numpy())
+
+    loaded = IDMVAE.load(tmp_path / "m")
+    for name, record in model.preprocessing.items():
+        again = loaded.preprocessing[name]
+        assert again.settings() == record.settings() and again.feature_names == record.feature_names
+        for key, values in record.arrays().items():
+            np.testing.assert_array_equal(again.arrays()[key], values)  # float64, bit for bit
+    # The records' tensors are not weights: the module state is exactly the model's.
+    assert set(loaded.module.state_dict()) == set(model.module.state_dict())
+
+
+def test_models_fitted_on_data_not_preprocessed_by_pp_save_no_records(saved):
+    model, _, path, _ = saved
+    assert model.preprocessing == {"rna": None, "meth": None}
+    assert json.loads((path / CONFIG_FILE).read_text())["preprocessing"] == {"rna": None, "meth": None}
+    assert IDMVAE.load(path).preprocessing == {"rna": None, "meth": None}

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from omicsdisent import pp
-from omicsdisent.errors import InputError
+from omicsdisent.errors import DataMismatchError, InputError
 
 
 def _adata(values, prefix="f", samples=None):
@@ -306,3 +306,123 @@ def test_real_brca_methylation_is_read_as_m_values_and_rna_as_continuous(mirror)
     variances = meth.var(axis=0, ddof=0)
     assert variances[mdata.mod["methyl"].var_names].min() >= variances.sort_values().iloc[-500] - 1e-9
     np.testing.assert_allclose(mdata.mod["rna"].X.mean(axis=0), 0, atol=1e-4)
+
+
+# -- preprocessing records --------------------------------------------------------------------------
+
+
+def _with_missing(values, share=0.08, seed=1):
+    values = np.array(values, dtype=np.float64)
+    values[np.random.default_rng(seed).random(values.shape) < share] = np.nan
+    return values
+
+
+def _preprocessed(kind, raw, **options):
+    adata = raw.copy()
+    {"counts": pp.preprocess_counts, "methylation": pp.preprocess_methylation,
+     "continuous": pp.preprocess_continuous}[kind](adata, **options)
+    return adata
+
+
+@pytest.mark.parametrize(
+    "kind, make, options",
+    [
+        ("counts", lambda: _counts(), {"n_top_features": 30}),
+        ("methylation", lambda: _with_missing(_betas()), {"n_top_features": 20}),
+        ("methylation", lambda: _with_missing(np.log2(_betas() / (1 - _betas()))), {"n_top_features": 20, "input": "mvalue"}),
+        ("continuous", lambda: _with_missing(_counts()), {"n_top_features": 25, "log": "log2"}),
+    ],
+)
+def test_applying_the_record_to_the_training_values_reproduces_preprocessing(kind, make, options):
+    raw = _adata(make())
+    done = _preprocessed(kind, raw, **options)
+    record = pp.preprocessing_record(done, "m")
+    assert record.modality_type == kind and list(record.feature_names) == list(done.var_names)
+    again = pp.apply_preprocessing(raw, record, name="m")
+    assert list(again.var_names) == list(done.var_names) and list(again.obs_names) == list(done.obs_names)
+    np.testing.assert_allclose(again.X, done.X, atol=1e-5)
+    for layer in done.layers:
+        np.testing.assert_allclose(again.layers[layer], done.layers[layer], atol=1e-5)
+    assert again.uns["omicsdisent"]["modality_type"] == kind and again.uns["omicsdisent"]["preprocessed"]
+
+
+def test_new_continuous_samples_use_the_training_log_medians_means_and_sds():
+    values = _with_missing(_counts(n=70))
+    done = _preprocessed("continuous", _adata(values[:50]), n_top_features=20, log="log1p")
+    record = pp.preprocessing_record(done)
+    new = _adata(values[50:], samples=[f"n{i}" for i in range(20)])
+    result = pp.apply_preprocessing(new, record)
+
+    columns = [int(f[1:]) for f in record.feature_names]
+    train = np.log1p(values[:50][:, columns])
+    medians = np.nanmedian(train, axis=0)
+    train = np.where(np.isnan(train), medians, train)
+    x = np.log1p(values[50:][:, columns])
+    expected = (np.where(np.isnan(x), medians, x) - train.mean(axis=0)) / train.std(axis=0)
+    np.testing.assert_allclose(result.X, expected, atol=1e-5)
+    # One sample alone gets the same values: nothing is learnt from the new samples.
+    alone = pp.apply_preprocessing(new[3:4].copy(), record)
+    np.testing.assert_allclose(alone.X[0], result.X[3], atol=1e-6)
+
+
+def test_new_methylation_and_count_samples_use_the_training_medians_and_target():
+    betas = _with_missing(_betas(n=70))
+    done = _preprocessed("methylation", _adata(betas[:50]), n_top_features=10, eps=1e-3)
+    record = pp.preprocessing_record(done)
+    assert record.methylation_input == "beta" and record.eps == 1e-3
+    columns = [int(f[1:]) for f in record.feature_names]
+    fill = np.nanmedian(betas[:50][:, columns], axis=0)
+    x = np.clip(np.where(np.isnan(betas[50:][:, columns]), fill, betas[50:][:, columns]), 1e-3, 1 - 1e-3)
+    result = pp.apply_preprocessing(_adata(betas[50:]), record)
+    np.testing.assert_allclose(result.X, np.log2(x / (1 - x)), atol=1e-5)
+
+    counts = _counts(n=70)
+    done = _preprocessed("counts", _adata(counts[:50]), n_top_features=15, target_sum=1e4)
+    record = pp.preprocessing_record(done)
+    columns = [int(f[1:]) for f in record.feature_names]
+    result = pp.apply_preprocessing(_adata(counts[50:]), record)
+    expected = np.log1p(counts[50:][:, columns] / counts[50:].sum(axis=1, keepdims=True) * 1e4)
+    np.testing.assert_allclose(result.X, expected, atol=1e-5)
+    np.testing.assert_array_equal(result.layers["counts"], counts[50:][:, columns])
+    # Library sizes run over every gene of the file: another gene set is allowed but flagged.
+    extra = ad.concat([_adata(counts[50:]), _adata(counts[50:, :1], prefix="extra")], axis=1)
+    with pytest.warns(UserWarning, match=r"summed over this file's 81 genes but the training file had 80"):
+        pp.apply_preprocessing(extra, record)
+
+
+def test_applying_a_record_keeps_its_features_in_order_and_names_missing_ones():
+    done = _preprocessed("continuous", _adata(_counts()), n_top_features=5)
+    record = pp.preprocessing_record(done)
+    raw = _adata(_counts(seed=3))
+    shuffled = raw[:, raw.var_names[::-1]].copy()  # other order; extra features
+    result = pp.apply_preprocessing(shuffled, record, name="protein")
+    assert list(result.var_names) == list(record.feature_names)
+    np.testing.assert_allclose(result.X, pp.apply_preprocessing(raw, record).X, atol=1e-6)
+    lacking = raw[:, [f for f in raw.var_names if f != record.feature_names[1]]].copy()
+    with pytest.raises(DataMismatchError, match=rf"modality 'protein': 1 of the 5 recorded features are missing \(first: {record.feature_names[1]}\)"):
+        pp.apply_preprocessing(lacking, record, name="protein")
+
+
+def test_applying_a_record_refuses_values_of_another_kind():
+    done = _preprocessed("methylation", _adata(_betas()), n_top_features=None)
+    with pytest.raises(InputError, match=r"modality 'methyl': the model was fitted on betas.*outside \[0, 1\]"):
+        pp.apply_preprocessing(_adata(np.log2(_betas() / (1 - _betas()))), pp.preprocessing_record(done), name="methyl")
+    counts = _preprocessed("counts", _adata(_counts()), n_top_features=None)
+    with pytest.raises(InputError, match=r"modality 'rna'.*non-integer"):
+        pp.apply_preprocessing(_adata(_counts() + 0.5), pp.preprocessing_record(counts), name="rna")
+    with pytest.raises(InputError, match=r"already preprocessed"):
+        pp.apply_preprocessing(counts, pp.preprocessing_record(counts))
+
+
+def test_the_record_survives_h5ad_and_is_absent_for_data_not_preprocessed_by_pp(tmp_path):
+    assert pp.preprocessing_record(_adata(_counts())) is None
+    done = _preprocessed("continuous", _adata(_with_missing(_counts())), n_top_features=8, log="log1p")
+    done.write_h5ad(tmp_path / "protein.h5ad")
+    record = pp.preprocessing_record(ad.read_h5ad(tmp_path / "protein.h5ad"))
+    expected = pp.preprocessing_record(done)
+    assert record.settings() == expected.settings() == {"modality_type": "continuous", "log": "log1p"}
+    for key, values in expected.arrays().items():
+        np.testing.assert_array_equal(record.arrays()[key], values)
+    # Preprocessed before records existed (no per-feature medians): no record.
+    del done.var["median"]
+    assert pp.preprocessing_record(done) is None
