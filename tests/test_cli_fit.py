@@ -153,3 +153,23 @@ def test_fit_uses_an_already_preprocessed_h5mu_as_is(cohort, tmp_path):
     model = IDMVAE.load(out)
     assert [lay.n_features for lay in model.layouts] == [10, 10]
     assert [lay.feature_names for lay in model.layouts] == [tuple(mdata.mod[m].var_names) for m in ("rna", "methyl")]
+    # The file's preprocessing records come along, so embed can treat new raw files alike.
+    assert model.preprocessing["methyl"].settings()["methylation_input"] == "beta"
+    np.testing.assert_array_equal(model.preprocessing["methyl"].median, mdata.mod["methyl"].var["median"].to_numpy())
+    assert "note:" not in result.output
+
+
+def test_fit_says_when_a_preprocessed_input_carries_no_preprocessing_record(cohort, tmp_path):
+    from omicsdisent import pp
+    from omicsdisent.io import write_h5mu
+
+    mdata = read_modalities([str(cohort["rna"]), str(cohort["methyl"])], verbose=False)
+    pp.preprocess(mdata, n_top_features=10)
+    del mdata.mod["methyl"].var["median"]  # as written before records existed
+    path = tmp_path / "old.h5mu"
+    write_h5mu(mdata, path)
+    result = CliRunner().invoke(main, ["fit", str(path), "--out", str(tmp_path / "m"), *FAST_ARGS])
+    assert result.exit_code == 0, result.output
+    assert "note: methyl came preprocessed without omicsdisent's preprocessing record" in result.output
+    model = IDMVAE.load(tmp_path / "m")
+    assert model.preprocessing["methyl"] is None and model.preprocessing["rna"] is not None

@@ -45,7 +45,9 @@ def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug,
 
     Each MOD is a file that omicsdisent.io reads (.h5ad, .h5mu, .csv/.tsv, optionally gzipped), named
     after its stem, or NAME=PATH. Samples are aligned by id (TCGA barcodes at patient level); data not
-    yet preprocessed is preprocessed per modality type first.
+    yet preprocessed is preprocessed per modality type first, and what preprocessing learnt from
+    these samples (features, library target, medians, means and sds) is saved with the model, so
+    'omicsdisent embed' and 'impute' transform new samples' raw files exactly the same way.
 
     \b
     Example:
@@ -104,4 +106,10 @@ def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug,
     click.echo(f"Model saved to {summary['out']}")
     click.echo(f"  data: {summary['n_samples']} samples; {mods}")
     final = ", ".join(f"{k}={v:.4g}" for k, v in summary["final"].items() if isinstance(v, (int, float)))
+    unrecorded = [name for name, info in summary["modalities"].items() if not info["preprocessing_record"]]
+    if unrecorded:
+        click.echo(
+            f"  note: {', '.join(unrecorded)} came preprocessed without omicsdisent's preprocessing record; "
+            "embed/impute of new raw files will fill and scale them with the new samples' own statistics"
+        )
     click.echo(f"  trained {summary['epochs_run']} epochs in {summary['wall_time_s']:.1f} s; final: {final or 'n/a'}")

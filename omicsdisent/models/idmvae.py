@@ -842,8 +842,11 @@ def fit_from_files(
     :func:`omicsdisent.io.read_modalities`. Data already preprocessed (``uns["omicsdisent"]["modality_type"]``
     recorded in every modality) is used as is; otherwise :func:`omicsdisent.pp.preprocess` runs (with
     ``n_top_features`` and ``types`` ``{modality: "counts"|"methylation"|"continuous"}`` when given;
-    untyped modalities are inferred from their values, so M-values read as continuous unless typed). ``train_options`` go to :meth:`IDMVAE.train`; ``verbose`` prints
-    the alignment summary. Refuses to replace ``out`` unless ``overwrite``. Returns the model and a
+    untyped modalities are inferred from their values, so M-values read as continuous unless typed).
+    Each modality's preprocessing record (:attr:`IDMVAE.preprocessing`) is saved with the model, so
+    ``omicsdisent embed`` / ``impute`` transform new files with the training statistics; the summary
+    says per modality whether there was one (``preprocessing_record``). ``train_options`` go to
+    :meth:`IDMVAE.train`; ``verbose`` prints the alignment summary. Refuses to replace ``out`` unless ``overwrite``. Returns the model and a
     summary dict (epochs run, final losses, wall time in seconds, sample and feature counts).
 
     The same in five lines (what the demo does)::
@@ -883,6 +886,7 @@ def fit_from_files(
                 "likelihood": lay.likelihood,
                 "n_features": lay.n_features,
                 "n_samples": int(model._data.batch["mask"][:, i].sum()),
+                "preprocessing_record": model.preprocessing[lay.name] is not None,
             }
             for i, lay in enumerate(model.layouts)
         },
