@@ -199,7 +199,8 @@ def test_preprocessing_records_are_saved_as_tensors_and_settings_and_load_unchan
 
     config = json.loads((tmp_path / "m" / CONFIG_FILE).read_text())
     assert config["preprocessing"]["protein"] == {"modality_type": "continuous", "log": None}
-    assert config["preprocessing"]["rna"]["target_sum"] == pytest.approx(mdata.mod["rna"].uns["omicsdisent"]["target_sum"])
+    target_sum = mdata.mod["rna"].uns["omicsdisent"]["target_sum"]
+    assert config["preprocessing"]["rna"]["target_sum"] == pytest.approx(target_sum)
     tensors = load_file(tmp_path / "m" / WEIGHTS_FILE)
     np.testing.assert_array_equal(tensors["preprocessing/protein/std"], mdata.mod["protein"].var["std"].to_numpy())
 
@@ -211,6 +212,13 @@ def test_preprocessing_records_are_saved_as_tensors_and_settings_and_load_unchan
             np.testing.assert_array_equal(again.arrays()[key], values)  # float64, bit for bit
     # The records' tensors are not weights: the module state is exactly the model's.
     assert set(loaded.module.state_dict()) == set(model.module.state_dict())
+
+    # A record that lost a per-feature array is refused by name, not loaded half-way.
+    from safetensors.numpy import save_file
+
+    save_file({k: v for k, v in tensors.items() if k != "preprocessing/protein/std"}, tmp_path / "m" / WEIGHTS_FILE)
+    with pytest.raises(InputError, match=r"modality 'protein' preprocessing record: per-feature 'std' values are missing"):
+        IDMVAE.load(tmp_path / "m")
 
 
 def test_models_fitted_on_data_not_preprocessed_by_pp_save_no_records(saved):

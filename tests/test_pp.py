@@ -329,7 +329,8 @@ def _preprocessed(kind, raw, **options):
     [
         ("counts", lambda: _counts(), {"n_top_features": 30}),
         ("methylation", lambda: _with_missing(_betas()), {"n_top_features": 20}),
-        ("methylation", lambda: _with_missing(np.log2(_betas() / (1 - _betas()))), {"n_top_features": 20, "input": "mvalue"}),
+        ("methylation", lambda: _with_missing(np.log2(_betas() / (1 - _betas()))),
+         {"n_top_features": 20, "input": "mvalue"}),
         ("continuous", lambda: _with_missing(_counts()), {"n_top_features": 25, "log": "log2"}),
     ],
 )
@@ -399,7 +400,8 @@ def test_applying_a_record_keeps_its_features_in_order_and_names_missing_ones():
     assert list(result.var_names) == list(record.feature_names)
     np.testing.assert_allclose(result.X, pp.apply_preprocessing(raw, record).X, atol=1e-6)
     lacking = raw[:, [f for f in raw.var_names if f != record.feature_names[1]]].copy()
-    with pytest.raises(DataMismatchError, match=rf"modality 'protein': 1 of the 5 recorded features are missing \(first: {record.feature_names[1]}\)"):
+    first = record.feature_names[1]
+    with pytest.raises(DataMismatchError, match=rf"modality 'protein': 1 of the 5 recorded features are missing \(first: {first}\)"):
         pp.apply_preprocessing(lacking, record, name="protein")
 
 

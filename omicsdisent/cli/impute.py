@@ -14,8 +14,9 @@ def impute_from_files(model_dir, sources: Sequence[str], target: str, out, clini
     """Predict modality ``target`` for every sample of the ``sources`` files and write it to ``out`` (.h5ad).
 
     The source files are read and transformed like the model's training data, with its saved
-    preprocessing records (see :func:`omicsdisent.cli.embed.preprocess_like_model`); each sample's shared code comes from the
-    source modalities it has and the target's private code is its prior mean. The h5ad holds
+    preprocessing records (see :func:`omicsdisent.cli.embed.preprocess_like_model`); each sample's
+    shared code comes from the source modalities it has and the target's private code is its prior
+    mean. The h5ad holds
     [samples x the model's target features] decoder means on the likelihood's scale (counts: expected
     counts at the training median library size; methylation: M-values; continuous: standardised
     values), ``obs`` with the clinical columns, and ``uns["omicsdisent"]`` saying what was imputed from

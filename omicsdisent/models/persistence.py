@@ -120,19 +120,25 @@ def _record_tensors(model) -> dict[str, torch.Tensor]:
 
 def _records_from_saved(config: dict, weights: dict, layouts, where: Path) -> dict:
     """Each modality's PreprocessingRecord (None where none was saved); pops its tensors from ``weights``."""
-    from omicsdisent.pp.record import PreprocessingRecord
+    from omicsdisent.pp.record import RECORD_ARRAYS, PreprocessingRecord
 
     saved = config.get("preprocessing") or {}
+    tensors = {key: weights.pop(key) for key in [k for k in weights if k.startswith(RECORD_PREFIX)]}
     records = {}
     for layout in layouts:
-        arrays = {
-            key[len(f"{RECORD_PREFIX}{layout.name}/"):]: weights.pop(key).numpy()
-            for key in [k for k in weights if k.startswith(f"{RECORD_PREFIX}{layout.name}/")]
-        }
         settings = saved.get(layout.name)
         if settings is None:
             records[layout.name] = None
             continue
+        if settings.get("modality_type") != layout.modality_type:
+            raise InputError(
+                f"{where}: modality {layout.name!r} preprocessing record is for {settings.get('modality_type')!r} "
+                f"data but the modality is {layout.modality_type!r}"
+            )
+        arrays = {}
+        for key in RECORD_ARRAYS.get(settings.get("modality_type"), ()):
+            tensor = tensors.get(f"{RECORD_PREFIX}{layout.name}/{key}")
+            arrays[key] = None if tensor is None else tensor.numpy()
         records[layout.name] = PreprocessingRecord.from_parts(
             settings, layout.feature_names, arrays, f"{where}: modality {layout.name!r} preprocessing record"
         )

@@ -183,7 +183,8 @@ def apply_preprocessing(adata: AnnData, record: PreprocessingRecord, *, name: st
         raise InputError(f"{where} has no samples")
     names = adata.var_names.astype(str)
     if not names.is_unique:
-        raise DataMismatchError(f"{where}: feature names are not unique (first duplicate: {names[names.duplicated()][0]!r})")
+        duplicate = names[names.duplicated()][0]
+        raise DataMismatchError(f"{where}: feature names are not unique (first duplicate: {duplicate!r})")
     columns = names.get_indexer(list(record.feature_names))
     if (columns < 0).any():
         missing = [record.feature_names[i] for i in np.flatnonzero(columns < 0)]
