@@ -109,14 +109,17 @@ class ConvEncoder(_ImageNetwork):
             *[ResidualBlock(widths[i], widths[i + 1], stride=2) for i in range(len(widths) - 1)]
         )
         h, w = sizes[-1]
-        self.head = nn.Linear(widths[-1] * h * w, 2 * (config.z_dim + config.w_dim))
+        # Both heads see the flattened map (where things are) and its global average (what is there,
+        # wherever it is): a translation-invariant route that the shared code can use.
+        self.head = nn.Linear(widths[-1] * (h * w + 1), 2 * (config.z_dim + config.w_dim))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         with self._precision(x.device):
             images = self._memory_format(x.reshape(-1, *self.shape).float())
             stem = self.stem(F.pad(images, (0, images.shape[-1] % 2, 0, images.shape[-2] % 2)))  # odd sizes: ceil
             features = F.silu(self.stages(stem))
-            out = self.head(features.flatten(1)).float()
+            pooled = features.mean(dim=(2, 3))
+            out = self.head(torch.cat([features.flatten(1), pooled], dim=1)).float()
         z_loc, z_raw, w_loc, w_raw = out.split([self.z_dim, self.z_dim, self.w_dim, self.w_dim], dim=-1)
         return z_loc, positive(z_raw), w_loc, positive(w_raw)
 
