@@ -88,7 +88,7 @@ PROTOCOLS = {
         name="small", canvas=32, n_train=3000, n_fit=2000, n_test=1000, n_coherence=500,
         model=dict(z_dim=32, w_dim=128, hidden=(8, 16, 32), beta=2.5, lambda_mi=80.0, lambda_genaug=20.0,
                    diffusion_weight=1.0, diffusion_hidden=256),
-        epochs=6, batch_size=64, lr=1e-3, classifier_epochs=3,
+        epochs=5, batch_size=64, lr=1e-3, classifier_epochs=5,
     ),
     # The authors' setting (a GPU run): 64x64, 220k tuples, z=32, w=128, batch 128, 100 epochs, Adam 5e-4.
     "paper": Protocol(
