@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
+import re
 
 import anndata as ad
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from omicsdisent.cli import main
@@ -52,32 +53,54 @@ def test_simulate_bad_option_is_a_one_line_error(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_demo_runs_every_stage_quickly_in_the_default_folder(tmp_path):
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path) as folder:
-        start = time.perf_counter()
-        result = runner.invoke(main, ["demo"])
-        elapsed = time.perf_counter() - start
-        assert result.exit_code == 0, result.output
-        assert elapsed < 20
-        output = result.output
-        stages = ["1. Simulate", "2. Read and align", "3. Preprocess", "4. Model"]
-        assert [output.index(s) for s in stages] == sorted(output.index(s) for s in stages)
-        assert "500 samples in the union, 500 complete" in output
-        assert "rna: type counts (inferred); 1000 -> 500 features (hvg)" in output
-        assert "methyl: type methylation (inferred); 1000 -> 500 features" in output
-        assert "Model fitting arrives with the model" in output
-        written = sorted(p.name for p in (tmp_path / folder / "omicsdisent-demo").iterdir())
-        assert written == ["clinical.csv", "methyl.h5ad", "rna.h5ad"]
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One full demo (it takes about a minute), in a folder that already holds a user's file, with --force."""
+    folder = tmp_path_factory.mktemp("demo")
+    (folder / "results.txt").write_text("keep me")
+    result = CliRunner().invoke(main, ["demo", "--out", str(folder), "--force"])
+    return folder, result
 
 
-def test_demo_keeps_a_non_empty_folder_unless_forced(tmp_path):
+def test_demo_runs_every_stage_in_order_and_points_at_the_report(demo_run):
+    folder, result = demo_run
+    assert result.exit_code == 0, result.output
+    output = result.output
+    stages = ["1. Simulate", "2. Read and align", "3. Preprocess", "4. Fit IDMVAE", "5. Embed",
+              "6. Against the true factors", "7. Classify the subtype", "8. Survival", "9. Report"]
+    assert [output.index(s) for s in stages] == sorted(output.index(s) for s in stages)
+    assert "500 samples in the union, 500 complete" in output
+    assert "rna: type counts (inferred); 1000 -> 500 features (hvg)" in output
+    assert "methyl: type methylation (inferred); 1000 -> 500 features" in output
+    assert output.rstrip().endswith(f"Open the report: {folder / 'report.html'}")
+
+
+def test_demo_writes_model_embeddings_and_report_and_keeps_other_files(demo_run):
+    folder, result = demo_run
+    assert result.exit_code == 0, result.output
+    assert (folder / "results.txt").read_text() == "keep me"
+    assert {"config.json", "model.safetensors"} <= {p.name for p in (folder / "model").iterdir()}
+    shared = pd.read_csv(folder / "embeddings" / "shared.csv")
+    assert shared.shape == (500, 1 + 16)  # sample_id + z_dim
+    for name in ("rna", "methyl"):
+        assert pd.read_csv(folder / "embeddings" / f"private_{name}.csv").shape == (500, 1 + 32)
+    html = (folder / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
+
+
+def test_demo_shared_code_recovers_the_true_factors_and_predicts_subtype(demo_run):
+    _, result = demo_run
+    output = result.output
+    r2 = float(re.search(r"X_shared -> true shared factors: R² (-?[0-9.]+)", output).group(1))
+    accuracy = float(re.search(r"accuracy ([0-9.]+) ±", output).group(1))
+    baseline = float(re.search(r"majority-class baseline ([0-9.]+)\)", output).group(1))
+    assert r2 > 0.5
+    assert accuracy > baseline + 0.2
+    assert re.search(r"C-index 0\.[5-9][0-9]* ±", output)
+
+
+def test_demo_refuses_a_non_empty_folder_without_force(tmp_path):
     (tmp_path / "results.txt").write_text("keep me")
-    runner = CliRunner()
-    refused = runner.invoke(main, ["demo", "--out", str(tmp_path)])
+    refused = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
     assert refused.exit_code == 1 and "not empty" in refused.output and "--force" in refused.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.txt"]
-    forced = runner.invoke(main, ["demo", "--out", str(tmp_path), "--force"])
-    assert forced.exit_code == 0, forced.output
-    assert (tmp_path / "results.txt").read_text() == "keep me"
-    assert (tmp_path / "rna.h5ad").exists()
