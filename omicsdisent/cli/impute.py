@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
+
+from omicsdisent.files import atomic_path
 
 
 def impute_from_files(model_dir, sources: Sequence[str], target: str, out, clinical=None, overwrite: bool = False) -> dict:
@@ -22,10 +22,9 @@ def impute_from_files(model_dir, sources: Sequence[str], target: str, out, clini
     values), ``obs`` with the clinical columns, and ``uns["omicsdisent"]`` saying what was imputed from
     what. Returns a summary dict (``out``, ``n_samples``, ``n_features``, ``sources``, ``scale``).
     """
+    from omicsdisent.cli.embed import read_for_model
     from omicsdisent.errors import InputError
     from omicsdisent.models import IDMVAE
-
-    from omicsdisent.cli.embed import read_for_model
 
     out = Path(out)
     if out.suffix.lower() != ".h5ad":
@@ -46,13 +45,8 @@ def impute_from_files(model_dir, sources: Sequence[str], target: str, out, clini
         )
     imputed = model.impute(source=list(mdata.mod), target=target, mdata=mdata)
     imputed.obs = mdata.obs.loc[imputed.obs_names].copy()
-    tmp = str(out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp.h5ad")
-    try:
+    with atomic_path(out) as tmp:
         imputed.write_h5ad(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return {
         "out": str(out),
         "n_samples": int(imputed.n_obs),

@@ -12,7 +12,6 @@ Ids are reduced to the alignment level first (TCGA patient ``TCGA-XX-XXXX`` by d
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,9 +23,19 @@ import pandas as pd
 import scipy.sparse as sp
 
 from omicsdisent.errors import InputError
+from omicsdisent.files import atomic_path, check_new_file
 from omicsdisent.io.barcodes import alignment_key, sample_preference, try_parse_barcode
-from omicsdisent.io.clinical import CLINICAL_ID_COLUMNS, read_clinical, standardise_survival_with_source
-from omicsdisent.io.readers import ORIENTATIONS, read_h5mu_obs, read_sources, split_source
+from omicsdisent.io.clinical import (
+    CLINICAL_ID_COLUMNS,
+    read_clinical,
+    standardise_survival_with_source,
+)
+from omicsdisent.io.readers import (
+    ORIENTATIONS,
+    read_h5mu_obs,
+    read_sources,
+    split_source,
+)
 from omicsdisent.io.summary import AlignmentSummary, DroppedSample
 
 LEVELS = ("patient", "sample")
@@ -175,21 +184,9 @@ def alignment_summary(mdata: md.MuData) -> AlignmentSummary:
 
 def write_h5mu(mdata: md.MuData, path, *, overwrite: bool = False) -> Path:
     """Write ``mdata`` to ``path`` (.h5mu) atomically; an existing file is kept unless ``overwrite``."""
-    path = Path(path)
-    if path.suffix.lower() != ".h5mu":
-        raise InputError(f"{path}: the output must end in .h5mu")
-    if path.exists() and not overwrite:
-        raise InputError(f"{path}: already exists; pass overwrite=True (--force) to replace it")
-    if not path.parent.is_dir():
-        raise InputError(f"{path.parent}: no such folder for the output")
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.h5mu", dir=path.parent)
-    os.close(handle)
-    try:
+    path = check_new_file(path, overwrite, option="--out", suffixes=(".h5mu",))
+    with atomic_path(path) as tmp:
         mdata.write_h5mu(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -7,13 +7,13 @@ user has; Jupyter still shows a returned figure. :func:`save_figure` writes PNG 
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from omicsdisent.errors import InputError
+from omicsdisent.files import atomic_path
 
 SAVE_FORMATS = {".png": "png", ".pdf": "pdf"}
 
@@ -39,19 +39,9 @@ def save_figure(figure: Figure, path: str | os.PathLike, *, overwrite: bool = Fa
         raise InputError(f"save={str(path)!r}: folder {path.parent} does not exist")
     if path.exists() and not overwrite:
         raise InputError(f"save={str(path)!r}: the file exists; pass overwrite=True to replace it")
-    tmp = temporary_name(path)
-    try:
+    with atomic_path(path) as tmp:
         figure.savefig(tmp, format=kind, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
-
-
-def temporary_name(path: Path) -> str:
-    """A fresh hidden name beside ``path``; the writer creates the file, so it gets the usual permissions."""
-    return str(path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
 
 
 def finish(figure: Figure, save, overwrite: bool) -> Figure:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from omicsdisent.errors import DataMismatchError, InputError, OmicsDisentError
+from omicsdisent.files import atomic_path, check_new_file
 from omicsdisent.report.html import Section, image, page, paragraph, table
 
 DEFAULT_LABEL = "PAM50"
@@ -20,16 +19,7 @@ TOP_FEATURES = 5
 
 
 def _output_path(out, overwrite: bool) -> Path:
-    out = Path(out)
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"--out {out}: expected a file name ending in .html")
-    if out.is_dir():
-        raise InputError(f"--out {out} is a folder; expected an .html file name")
-    if out.exists() and not overwrite:
-        raise InputError(f"{out} already exists; pass --force (overwrite=True) to replace it")
-    if not out.parent.is_dir():
-        raise InputError(f"--out {out}: folder {out.parent} does not exist")
-    return out
+    return check_new_file(out, overwrite, option="--out", suffixes=(".html", ".htm"))
 
 
 def _embeddings_path(embeddings) -> Path:
@@ -143,14 +133,8 @@ def build_report(
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     subtitle = [f"model: {model_dir}", f"embeddings: {embeddings}", f"written {stamp}"]
     text = page("omicsdisent report", subtitle, sections)
-    tmp = str(out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return out
 
 
