@@ -1,7 +1,8 @@
 """omicsdisent: shared and private representations of multi-omics cohorts.
 
 Submodules follow the scanpy layout: ``io`` (read and align), ``pp`` (preprocess), ``datasets``
-(registry, simulator), ``models`` (IDMVAE), ``tl`` (analysis on embeddings) and ``pl`` (plots).
+(registry, simulator, PolyMNIST builder), ``models`` (IDMVAE), ``train``, ``tl`` (analysis on
+embeddings), ``pl`` (plots), ``report`` (the HTML report) and ``bench`` (the image benchmark).
 They are imported lazily so that ``import omicsdisent`` stays cheap.
 """
 
@@ -11,7 +12,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"io", "pp", "datasets", "models", "train", "tl", "pl"}
+_SUBMODULES = {"io", "pp", "datasets", "models", "train", "tl", "pl", "report", "bench"}
 _ATTRS = {"IDMVAE": "omicsdisent.models"}
 
 
