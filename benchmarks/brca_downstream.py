@@ -17,6 +17,12 @@ components as z has dimensions (``pca``). Prints one JSON object. Example::
 
     OMICSDISENT_DATA_MIRROR=../shared/data python benchmarks/brca_downstream.py --epochs 60 --seed 0
 
+Measured (commit 0df914c, seed 0, 60 epochs, CPU; 11.5 min wall on a shared 2-core machine, of which
+fit 675 s): PAM50 from X_shared accuracy 0.856 ± 0.022, macro-F1 0.770 ± 0.030 (majority baseline
+0.545; PCA-16 0.854 / 0.780); C-index 0.639 ± 0.046 (folds 0.631, 0.608, 0.622, 0.617, 0.720; PCA-16
+0.659 ± 0.051), median-split log-rank p 0.019; variance explained: r2_shared 0.52 (rna) / 0.60 (methyl),
+r2_private about 0 for both.
+
 Caveat from the data's authors: features were pre-selected in a way not documented for BRCA, so
 subtype accuracy is optimistic.
 """
@@ -112,7 +118,7 @@ def run(epochs: int, seed: int, cv: int, z_dim: int, w_dim: int) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=60, help="Training epochs (60: about 4 CPU minutes).")
+    parser.add_argument("--epochs", type=int, default=60, help="Training epochs (60: 11 min on a shared 2-core CPU).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cv", type=int, default=5)
     parser.add_argument("--z-dim", type=int, default=16)
