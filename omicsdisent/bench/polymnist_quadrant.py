@@ -62,8 +62,9 @@ class Protocol:
     fitting the probes (a prefix of the training split), for scoring the probes (test split) and for
     coherence (a prefix of the test tuples); None means the whole split. model: the full IDMVAE
     ModelConfig as a dict (the rows of MODELS change it); epochs, batch_size, lr: the trainer's.
-    classifier_epochs: epochs of the digit/quadrant classifier; data_dtype: "float32" or "float16",
-    how the images are held on the device.
+    classifier_epochs: epochs of the digit/quadrant classifier; classifier_n: training tuples it sees (a
+    prefix of the training split; None: all); data_dtype: "float32" or "float16", how the images are held
+    on the device.
     """
 
     name: str
@@ -78,6 +79,7 @@ class Protocol:
     lr: float
     classifier_epochs: int
     data_dtype: str = "float32"
+    classifier_n: int | None = None
     models: tuple[str, ...] = field(default_factory=lambda: tuple(MODELS))
 
 
@@ -95,7 +97,7 @@ PROTOCOLS = {
         name="paper", canvas=64, n_train=None, n_fit=10_000, n_test=None, n_coherence=10_000,
         model=dict(z_dim=32, w_dim=128, hidden=(64, 128, 256, 256), beta=2.5, lambda_mi=80.0, lambda_genaug=20.0,
                    diffusion_weight=1.0, diffusion_hidden=512),
-        epochs=100, batch_size=128, lr=5e-4, classifier_epochs=5, data_dtype="float16",
+        epochs=100, batch_size=128, lr=5e-4, classifier_epochs=5, data_dtype="float16", classifier_n=20_000,
     ),
 }
 
@@ -166,7 +168,7 @@ def run_benchmark(protocol: Protocol, out: str | os.PathLike, device: str = "cpu
     fit = _prefix(train, protocol.n_fit)
     log(f"data: train {train.images.shape}, test {test.images.shape} ({time.perf_counter() - started:.0f} s)")
 
-    judge = train_classifier(train, test, epochs=protocol.classifier_epochs, seed=seed, device=torch_device)
+    judge = train_classifier(_prefix(train, protocol.classifier_n), test, epochs=protocol.classifier_epochs, seed=seed, device=torch_device)
     log(f"classifier on real test images: digit {judge.digit_accuracy:.3f}, quadrant {judge.quadrant_accuracy:.3f}")
 
     data = to_batch(train, data_dtype)
