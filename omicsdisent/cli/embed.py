@@ -62,20 +62,9 @@ def preprocess_like_model(mdata, model, sources: Mapping[str, str] | None = None
 
 
 def _model_columns(adata, layout, label: str) -> np.ndarray:
-    from omicsdisent.errors import DataMismatchError
+    from omicsdisent.pp.record import feature_columns
 
-    names = adata.var_names.astype(str)
-    if not names.is_unique:
-        dup = names[names.duplicated()][0]
-        raise DataMismatchError(f"{label}: feature names are not unique (first duplicate: {dup!r})")
-    columns = names.get_indexer(list(layout.feature_names))
-    if (columns < 0).any():
-        missing = [layout.feature_names[i] for i in np.flatnonzero(columns < 0)]
-        raise DataMismatchError(
-            f"{label}: {len(missing)} of the model's {layout.n_features} features are missing "
-            f"(first: {', '.join(missing[:3])}); the file must hold the features the model was fitted on"
-        )
-    return columns
+    return feature_columns(adata, layout.feature_names, label, described="the model's {n} features")
 
 
 def _transform(adata, layout, label: str, preprocessing=None):

@@ -9,8 +9,7 @@ from omicsdisent.errors import InputError
 from omicsdisent.pp.selection import (
     check_fraction,
     check_n_top_features,
-    feature_medians,
-    fill_missing,
+    drop_and_impute_missing,
     top_variance_mask,
 )
 from omicsdisent.pp.types import check_not_preprocessed, dense_values, describe, record_preprocessing
@@ -75,17 +74,7 @@ def preprocess_methylation(
     in_unit_interval = bool(((observed >= 0) & (observed <= 1)).all())
     resolved = _resolve_input(input, in_unit_interval, observed, where)
 
-    missing_per_feature = np.isnan(values).mean(axis=0)
-    usable = missing_per_feature <= max_missing
-    if not usable.any():
-        raise InputError(
-            f"{where}: every feature is missing in more than max_missing={max_missing:g} of the samples; "
-            "raise max_missing or check the file"
-        )
-    values = values[:, usable]
-    missing_share = float(np.isnan(values).mean())
-    medians = feature_medians(values)
-    fill_missing(values, medians)
+    values, usable, medians, missing_share = drop_and_impute_missing(values, max_missing, where)
 
     if resolved == "beta":
         mvalues = beta_to_mvalue(values, eps)

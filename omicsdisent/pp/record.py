@@ -155,6 +155,26 @@ def preprocessing_record(adata: AnnData, name: str | None = None) -> Preprocessi
     return PreprocessingRecord.from_parts(settings, adata.var_names.astype(str), arrays, where)
 
 
+def feature_columns(adata, feature_names, where: str, described: str = "the {n} recorded features") -> np.ndarray:
+    """Column index in ``adata`` of each of ``feature_names`` (the features a model was fitted on), in order.
+
+    Raises DataMismatchError naming ``where`` when ``adata``'s feature names repeat or any is missing;
+    ``described`` names the expected set in that message (``{n}``: how many there are).
+    """
+    names = adata.var_names.astype(str)
+    if not names.is_unique:
+        duplicate = names[names.duplicated()][0]
+        raise DataMismatchError(f"{where}: feature names are not unique (first duplicate: {duplicate!r})")
+    columns = names.get_indexer(list(feature_names))
+    if (columns < 0).any():
+        missing = [feature_names[i] for i in np.flatnonzero(columns < 0)]
+        raise DataMismatchError(
+            f"{where}: {len(missing)} of {described.format(n=len(feature_names))} are missing "
+            f"(first: {', '.join(missing[:3])}); the file must hold the features the model was fitted on"
+        )
+    return columns
+
+
 def apply_preprocessing(adata: AnnData, record: PreprocessingRecord, *, name: str | None = None) -> AnnData:
     """Transform raw ``adata`` (samples x features, as read from a file) exactly as ``record`` says.
 
@@ -181,17 +201,7 @@ def apply_preprocessing(adata: AnnData, record: PreprocessingRecord, *, name: st
         raise InputError(f"{where} is already preprocessed; apply the preprocessing record to raw values only")
     if adata.n_obs == 0:
         raise InputError(f"{where} has no samples")
-    names = adata.var_names.astype(str)
-    if not names.is_unique:
-        duplicate = names[names.duplicated()][0]
-        raise DataMismatchError(f"{where}: feature names are not unique (first duplicate: {duplicate!r})")
-    columns = names.get_indexer(list(record.feature_names))
-    if (columns < 0).any():
-        missing = [record.feature_names[i] for i in np.flatnonzero(columns < 0)]
-        raise DataMismatchError(
-            f"{where}: {len(missing)} of the {record.n_features} recorded features are missing "
-            f"(first: {', '.join(missing[:3])}); the file must hold the features the model was fitted on"
-        )
+    columns = feature_columns(adata, record.feature_names, where)
 
     layers, obs_columns = {}, {}
     if record.modality_type == "counts":

@@ -58,6 +58,28 @@ def fill_missing(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
     return values
 
 
+def drop_and_impute_missing(
+    values: np.ndarray, max_missing: float, where: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Drop features missing in more than ``max_missing`` of the samples, then fill the rest with medians.
+
+    values: samples x features with NaN for missing. Returns the kept values (filled), the boolean
+    mask of kept features (over the input's features), their medians (the fill values, also what new
+    samples are filled with later) and the share of kept values that were missing.
+    """
+    usable = np.isnan(values).mean(axis=0) <= max_missing
+    if not usable.any():
+        raise InputError(
+            f"{where}: every feature is missing in more than max_missing={max_missing:g} of the samples; "
+            "raise max_missing or check the file"
+        )
+    values = values[:, usable]
+    missing_share = float(np.isnan(values).mean())
+    medians = feature_medians(values)
+    fill_missing(values, medians)
+    return values, usable, medians, missing_share
+
+
 def impute_median(values: np.ndarray) -> np.ndarray:
     """Fill NaNs in ``values`` (samples x features, modified in place) with each feature's median.
 
