@@ -144,6 +144,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lambda-genaug", type=float, default=None)
     parser.add_argument("--genaug", choices=["contrastive", "l2"], default=None, help="IDMVAE's GenAug matching")
     parser.add_argument("--beta", type=float, default=None, help="beta of both models (default: ModelConfig's)")
+    parser.add_argument("--encoder-trunk", choices=["shared", "separate"], default=None,
+                        help="both models' encoder trunk (default: ModelConfig's)")
     parser.add_argument("--tau", type=float, default=MODELS["idmvae"]["tau"], help="IDMVAE's InfoNCE temperature")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 avoids thread thrashing on a busy small machine)")
@@ -158,6 +160,8 @@ def main(argv=None) -> int:
         models["idmvae"]["genaug"] = args.genaug
     if args.beta is not None:
         config["beta"] = args.beta
+    if args.encoder_trunk is not None:
+        config["encoder_trunk"] = args.encoder_trunk
     if args.lambda_mi is not None:
         models["idmvae"]["lambda_mi"] = args.lambda_mi
     if args.lambda_genaug is not None:

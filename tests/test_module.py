@@ -11,6 +11,7 @@ import torch
 from omicsdisent.errors import DataMismatchError, InputError
 from omicsdisent.models.config import ModalitySpec, ModelConfig
 from omicsdisent.models.module import IDMVAEModule
+from omicsdisent.models.objectives import cross_view_infonce
 
 
 @pytest.fixture(autouse=True)
@@ -177,3 +178,22 @@ def test_config_rejects_unknown_choices_and_round_trips():
     assert ModelConfig.from_dict(dataclasses.asdict(config)) == config
     with pytest.raises(InputError, match="unknown option"):
         ModelConfig.from_dict({"z_dims": 3})
+
+
+def test_separate_encoder_trunks_keep_the_shared_term_out_of_the_private_network():
+    """With encoder_trunk="separate" the cross-view InfoNCE (a function of the z means only) sends no gradient
+    to the private head's MLP; with the shared trunk it does."""
+    batch = _batch()
+    grads = {}
+    for trunk in ("shared", "separate"):
+        torch.manual_seed(0)
+        module = IDMVAEModule(SPECS, _small(encoder_trunk=trunk))
+        z_means = [module.encoders[m](batch["x"][name])[0] for m, name in enumerate(module.names)]
+        cross_view_infonce(z_means, batch["mask"], tau=0.1).backward()
+        encoder = module.encoders[0]
+        private = encoder.private_net if encoder.private_net is not None else encoder.net
+        grads[trunk] = sum(float(p.grad.abs().sum()) for p in private.parameters() if p.grad is not None)
+        z, w = module.encode(batch["x"], batch["mask"])
+        assert z.shape == (24, 3) and w["rna"].shape == (24, 2)
+    assert grads["shared"] > 0
+    assert grads["separate"] == 0

@@ -17,6 +17,8 @@ import click
 @click.option("--lambda-mi", type=float, default=10.0, show_default=True, help="Weight of the cross-view InfoNCE (0: off).")
 @click.option("--lambda-genaug", type=float, default=0.001, show_default=True, help="Weight of the generative augmentation (0: off).")
 @click.option("--genaug", type=click.Choice(["contrastive", "l2"]), default="contrastive", show_default=True)
+@click.option("--encoder-trunk", type=click.Choice(["shared", "separate"]), default="shared", show_default=True,
+              help="One MLP for the z and w heads, or one each (less shared signal in the private codes).")
 @click.option("--tau", type=float, default=0.1, show_default=True, help="Temperature of both contrastive terms (the authors used 1).")
 @click.option("--prior", type=click.Choice(["gaussian", "diffusion"]), default="gaussian", show_default=True)
 @click.option(
@@ -39,7 +41,7 @@ import click
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--force", is_flag=True, help="Replace the model folder at --out if it exists.")
-def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug, genaug, tau, prior,
+def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug, genaug, encoder_trunk, tau, prior,
         diffusion_formulation, epochs, batch_size, lr, device, seed, n_top_features, types, no_early_stopping,
         quiet, as_json, force):
     """Fit IDMVAE to two or more omics of the same samples and save the model folder.
@@ -95,6 +97,7 @@ def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug,
         lambda_genaug=lambda_genaug,
         genaug=genaug,
         tau=tau,
+        encoder_trunk=encoder_trunk,
         prior=prior,
         diffusion_formulation=diffusion_formulation,
     )

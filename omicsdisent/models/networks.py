@@ -34,15 +34,28 @@ def mlp(sizes: Sequence[int], dropout: float = 0.0) -> nn.Sequential:
 
 
 class MLPEncoder(nn.Module):
-    """x ``[n, d]`` -> parameters of q(z | x) and q(w | x) from one MLP with two heads in one output layer."""
+    """x ``[n, d]`` -> parameters of q(z | x) and q(w | x).
+
+    ``config.encoder_trunk == "shared"``: one MLP with both heads in its output layer;
+    ``"separate"``: one MLP per head (``self.net`` for z, ``self.private_net`` for w).
+    """
 
     def __init__(self, spec: ModalitySpec, config: ModelConfig):
         super().__init__()
         self.z_dim, self.w_dim = config.z_dim, config.w_dim
-        self.net = mlp([spec.n_features, *config.hidden, 2 * (config.z_dim + config.w_dim)], config.dropout)
+        if config.encoder_trunk == "separate":
+            self.net = mlp([spec.n_features, *config.hidden, 2 * config.z_dim], config.dropout)
+            self.private_net = mlp([spec.n_features, *config.hidden, 2 * config.w_dim], config.dropout)
+        else:
+            self.net = mlp([spec.n_features, *config.hidden, 2 * (config.z_dim + config.w_dim)], config.dropout)
+            self.private_net = None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        z_loc, z_raw, w_loc, w_raw = self.net(x).split([self.z_dim, self.z_dim, self.w_dim, self.w_dim], dim=-1)
+        if self.private_net is None:
+            out = self.net(x)
+        else:
+            out = torch.cat([self.net(x), self.private_net(x)], dim=-1)
+        z_loc, z_raw, w_loc, w_raw = out.split([self.z_dim, self.z_dim, self.w_dim, self.w_dim], dim=-1)
         return z_loc, positive(z_raw), w_loc, positive(w_raw)
 
 
