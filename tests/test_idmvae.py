@@ -255,8 +255,9 @@ def test_generate_mixes_shared_and_private_codes(trained):
 
 
 def test_idmvae_shared_code_finds_weak_shared_signal_that_mmvae_plus_misses():
-    """The shared-signal benchmark at a small fixed budget (seeded): IDMVAE's z predicts the true shared
-    factors clearly better than MMVAE+'s (lambda_mi = lambda_genaug = 0) after the same training."""
+    """The shared-signal benchmark at its own budget, one seed: IDMVAE's z predicts the true shared factors
+    clearly better than MMVAE+'s (lambda_mi = lambda_genaug = 0) after the same training, and its private
+    codes carry less of them."""
     import importlib.util
     from pathlib import Path
 
@@ -267,12 +268,15 @@ def test_idmvae_shared_code_finds_weak_shared_signal_that_mmvae_plus_misses():
     probe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probe)
     assert torch.get_num_threads() == 1  # the figures below are for one thread (module fixture)
-    report = probe.run_probe(n_samples=3000, n_features=200, epochs=30, lr=1e-3, seeds=(0,), data_seed=0)
+    report = probe.run_probe(n_samples=3000, n_features=200, epochs=50, seeds=(0,), data_seed=0)
     ours, base = report["models"]["idmvae"], report["models"]["mmvae_plus"]
-    # Observed at this seed: about 0.19 against -0.01; a linear probe on the raw data reaches about 0.56.
+    # Observed at this seed: z 0.17 against -0.003 (a linear probe on the raw data reaches about 0.56);
+    # private codes 0.027 against 0.033.
     assert ours["z_to_shared"] > base["z_to_shared"] + 0.1
     assert ours["z_to_shared"] > 0.1
-    assert report["setting"]["models"]["mmvae_plus"] == {"lambda_mi": 0.0, "lambda_genaug": 0.0}
+    assert ours["w_to_shared_mean"] < base["w_to_shared_mean"]
+    assert report["setting"]["models"]["mmvae_plus"]["lambda_mi"] == 0.0
+    assert report["setting"]["models"]["mmvae_plus"]["lambda_genaug"] == 0.0
 
 
 def test_samples_without_any_chosen_modality_are_left_out_of_training_and_embed_as_nan():

@@ -37,7 +37,7 @@ def _linear_model(private_scale, n=150, seed=0):
         adata.uns["omicsdisent"] = {"modality_type": "continuous"}
         mods[m] = adata
     hidden = 2 * D_FEATURES
-    model = IDMVAE(mods, z_dim=Z_DIM, w_dim=W_DIM, hidden=(hidden,))
+    model = IDMVAE(mods, z_dim=Z_DIM, w_dim=W_DIM, hidden=(hidden,), encoder_trunk="shared")  # one trunk: set by hand below
     with torch.no_grad():
         for i, m in enumerate(model.modalities):
             D = torch.tensor(loadings[m], dtype=torch.float32)

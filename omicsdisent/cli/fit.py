@@ -15,10 +15,10 @@ import click
 @click.option("--w-dim", type=int, default=32, show_default=True, help="Width of each private code w_m.")
 @click.option("--beta", type=float, default=2.5, show_default=True, help="Weight of the KL part of the MMVAE+ bound.")
 @click.option("--lambda-mi", type=float, default=10.0, show_default=True, help="Weight of the cross-view InfoNCE (0: off).")
-@click.option("--lambda-genaug", type=float, default=0.001, show_default=True, help="Weight of the generative augmentation (0: off).")
+@click.option("--lambda-genaug", type=float, default=1.0, show_default=True, help="Weight of the generative augmentation (0: off).")
 @click.option("--genaug", type=click.Choice(["contrastive", "l2"]), default="contrastive", show_default=True)
-@click.option("--encoder-trunk", type=click.Choice(["shared", "separate"]), default="shared", show_default=True,
-              help="One MLP for the z and w heads, or one each (less shared signal in the private codes).")
+@click.option("--encoder-trunk", type=click.Choice(["shared", "separate"]), default="separate", show_default=True,
+              help="One MLP per encoder head (less shared signal in the private codes), or one for both.")
 @click.option("--tau", type=float, default=0.1, show_default=True, help="Temperature of both contrastive terms (the authors used 1).")
 @click.option("--prior", type=click.Choice(["gaussian", "diffusion"]), default="gaussian", show_default=True)
 @click.option(
