@@ -31,3 +31,16 @@ def mirror() -> Path:
             pytest.fail(reason + "; CI must run the real-data tests")
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of tiny networks: a second intra-op thread only adds
+    synchronisation, and stalls on a busy machine. Opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -17,15 +17,7 @@ from omicsdisent.models import IDMVAE
 FAST_ARGS = ["--epochs", "2", "--z-dim", "3", "--w-dim", "2", "--batch-size", "32", "--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These networks are tiny: one thread is faster than two, and steadier on a busy machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

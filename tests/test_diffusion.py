@@ -8,13 +8,7 @@ import torch
 from omicsdisent.models.diffusion import DiffusionPriorDistribution, LatentDiffusionPrior, alpha_bar_schedule
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: a second intra-op thread only adds synchronisation (and stalls on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("schedule", ["sigmoid", "cosine", "linear"])

@@ -15,15 +15,7 @@ SMALL = {"z_dim": 3, "w_dim": 2, "hidden": (32,)}
 FAST = {"max_epochs": 3, "batch_size": 32, "progress": False, "accelerator": "cpu"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These networks are tiny: one thread is faster than two, and steadier on a busy machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_cohort(n=80, seed=0, missing=None, prefix="s"):

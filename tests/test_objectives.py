@@ -14,13 +14,7 @@ from omicsdisent.models import objectives
 from omicsdisent.models.config import ModalitySpec, ModelConfig
 from omicsdisent.models.module import IDMVAEModule
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: a second intra-op thread only adds synchronisation (and stalls on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 BETA = 2.5
