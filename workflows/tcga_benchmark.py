@@ -57,8 +57,8 @@ from omicsdisent.tl import benchmark as bm
 N_SPLITS = 20
 TEST_FRACTION = 0.25
 INNER_FOLDS = 3
-LOGISTIC_CS = (0.01, 0.1, 1.0)
-COX_PENALIZERS = (0.01, 0.1, 1.0)
+LOGISTIC_CS = (0.001, 0.01, 0.1, 1.0, 10.0)
+COX_PENALIZERS = (0.001, 0.01, 0.1, 1.0, 10.0)
 PCA_COMPONENTS = 64
 PCA_PREFIXES = (4, 8, 16, 32, 64)
 MOFA_FACTORS = 16  # = ModelConfig().z_dim
