@@ -206,6 +206,7 @@ def test_script_runs_end_to_end_refuses_to_overwrite_and_reuses_its_embeddings(t
     assert results["value"].notna().all()
     markdown = (out / "tcga.md").read_text()
     assert "| pca_concat | pca |" in markdown and "Paired against PCA" in markdown
+    assert "read from the cache" not in markdown
 
     # A second run into the same folder stops before touching anything.
     capsys.readouterr()
@@ -217,6 +218,7 @@ def test_script_runs_end_to_end_refuses_to_overwrite_and_reuses_its_embeddings(t
     assert tb.main(argv) == 0
     assert "read from" in capsys.readouterr().err
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), results)
+    assert "7 of 7 embeddings were read from the cache" in (out / "tcga.md").read_text()
     # A cache fitted with other settings is refused rather than silently reused.
     for name in ("results.csv", "summary.csv", "paired.csv", "tcga.md", "protocol.json"):
         (out / name).unlink()

@@ -211,6 +211,7 @@ class Embedding:
     fit_seconds: float
     info: dict
     prefixes: dict[str, list[int]] = field(default_factory=dict)
+    from_cache: bool = False
 
 
 def fit_vae(mdata, method: str, seed: int, max_epochs: int | None) -> Embedding:
@@ -320,7 +321,7 @@ def read_embedding(path: Path, settings: dict) -> Embedding:
             raise InputError(f"{path} was fitted with other settings ({meta['settings']}, now {settings}); "
                              "pass --force to refit or choose another --out")
         arrays = {key.removeprefix("emb_"): stored[key] for key in stored.files if key.startswith("emb_")}
-    return Embedding(meta["method"], arrays, meta["fit_seconds"], meta["info"], meta["prefixes"])
+    return Embedding(meta["method"], arrays, meta["fit_seconds"], meta["info"], meta["prefixes"], from_cache=True)
 
 
 def embeddings_for(cohort: str, mdata, methods: list[str], args, out: Path) -> list[Embedding]:
@@ -509,6 +510,7 @@ def render_markdown(summary: pd.DataFrame, paired: pd.DataFrame, cohorts: dict, 
              "", "Command:", "", "```bash", protocol["command"], "```", "",
              (f"Wall time {protocol['wall_seconds'] / 60:.1f} min ({protocol['threads'] or 'default'} threads); "
               f"{protocol['splits']} splits; package versions and every setting in `protocol.json`."), "",
+             *_cache_note(protocol),
              PROTOCOL_TEXT, "## Reading", "", "_To be written from the full run._", ""]
     for cohort, info in cohorts.items():
         counts = info["counts"]
@@ -541,6 +543,17 @@ def render_markdown(summary: pd.DataFrame, paired: pd.DataFrame, cohorts: dict, 
         [{"cohort": c, "step": s, "seconds": f"{v:.1f}"} for c, steps in timings.items() for s, v in steps.items()],
         ["cohort", "step", "seconds"]), ""]
     return "\n".join(lines)
+
+
+def _cache_note(protocol: dict) -> list[str]:
+    cached = protocol["embeddings_read_from_cache"]
+    n_cached = sum(len(methods) for methods in cached.values())
+    if not n_cached:
+        return []
+    n_all = sum(len(methods) for methods in protocol["fit_seconds"].values())
+    note = (f"{n_cached} of {n_all} embeddings were read from the cache of an earlier run into the same folder "
+            "(their fit times are that run's; the wall time above is not the time of a run from scratch).")
+    return [note, ""]
 
 
 def write_outputs(out: Path, results: pd.DataFrame, cohorts: dict, fit_seconds: dict, protocol: dict) -> None:
@@ -597,7 +610,7 @@ def run(args: argparse.Namespace, command: str) -> Path:
         torch.set_num_threads(args.threads)
         threadpool_limits(limits=args.threads)
 
-    all_rows, cohorts, fit_seconds, timings, fit_info = [], {}, {}, {}, {}
+    all_rows, cohorts, fit_seconds, timings, fit_info, from_cache = [], {}, {}, {}, {}, {}
     for cohort in args.cohorts:
         spec = COHORTS[cohort]
         step = time.perf_counter()
@@ -613,6 +626,7 @@ def run(args: argparse.Namespace, command: str) -> Path:
         embeddings = embeddings_for(cohort, mdata, args.methods, args, out)
         fit_seconds[cohort] = {e.method: e.fit_seconds for e in embeddings}
         fit_info[cohort] = {e.method: e.info for e in embeddings}
+        from_cache[cohort] = [e.method for e in embeddings if e.from_cache]
         for e in embeddings:
             timings[cohort][f"fit {e.method}"] = e.fit_seconds
         splits, skipped = task_splits(outcome, args.splits, args.seed)
@@ -635,6 +649,7 @@ def run(args: argparse.Namespace, command: str) -> Path:
         "cox_penalizers": list(COX_PENALIZERS), "pca_components": PCA_COMPONENTS, "pca_prefixes": list(PCA_PREFIXES),
         "mofa": {"factors": MOFA_FACTORS, "convergence_mode": MOFA_CONVERGENCE}, "min_minority": MIN_MINORITY,
         "reference": list(REFERENCE), "fit_seconds": fit_seconds, "fit_info": fit_info, "timings": timings,
+        "embeddings_read_from_cache": from_cache,
         "versions": versions(), "_start": start,
     }
     write_outputs(out, results, cohorts, fit_seconds, protocol)
