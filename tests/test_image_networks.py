@@ -72,7 +72,21 @@ def test_precision_switches_reach_every_image_network():
     specs = [image_spec(f"m{i}") for i in range(2)]
     module = IDMVAEModule(specs, ModelConfig(z_dim=2, w_dim=3, hidden=(4,)))
     assert set_image_precision(module, torch.bfloat16, channels_last=True) == 4
-    assert module.encoders[0].stem.weight.is_contiguous(memory_format=torch.channels_last)
+    for tower in (module.encoders[0].z_tower, module.encoders[0].w_tower):
+        assert tower.stem.weight.is_contiguous(memory_format=torch.channels_last)
     z_loc, *_ = module.encoders[0](torch.rand(4, 768))
     assert z_loc.dtype == torch.float32  # autocast inside, float32 out
     assert module.decoders[1](torch.zeros(4, 2), torch.zeros(4, 3)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("trunk", ["separate", "shared"])
+def test_encoder_trunk_decides_whether_z_and_w_share_conv_features(trunk):
+    spec = image_spec("m0")
+    encoder = IDMVAEModule([spec], ModelConfig(z_dim=2, w_dim=3, hidden=(4,), encoder_trunk=trunk)).encoders[0]
+    z_loc, z_scale, w_loc, w_scale = encoder(torch.rand(5, 768))
+    assert z_loc.shape == z_scale.shape == (5, 2) and w_loc.shape == w_scale.shape == (5, 3)
+    w_loc.sum().backward()
+    stems = [encoder.z_tower.stem, encoder.w_tower.stem] if trunk == "separate" else [encoder.tower.stem]
+    touched = [stem.weight.grad is not None and bool(stem.weight.grad.abs().sum() > 0) for stem in stems]
+    # Separate: the private head's loss reaches only its own tower; shared: the one tower.
+    assert touched == ([False, True] if trunk == "separate" else [True])

@@ -194,6 +194,33 @@ def test_cross_view_infonce_averages_over_modality_pairs():
     assert objectives.cross_view_infonce(zs, mask).item() == pytest.approx(expected.item(), abs=1e-6)
 
 
+def test_centred_infonce_sees_through_a_common_direction():
+    """Codes = one large shared offset + a small aligned part: plain cosines are all ~1 (chance, tiny
+    gradient); centring each view recovers the alignment and the gradient, and ignores absent rows."""
+    torch.manual_seed(3)
+    signal = torch.randn(64, 8)
+    offset = 100.0 * torch.ones(1, 8)
+    z_a = (offset + signal).requires_grad_()
+    z_b = offset + signal + 0.1 * torch.randn(64, 8)
+    mask = torch.ones(64, 2, dtype=torch.bool)
+    chance = math.log(127)
+    plain = objectives.cross_view_infonce([z_a, z_b], mask, tau=0.1)
+    centred = objectives.cross_view_infonce([z_a, z_b], mask, tau=0.1, center=True)
+    assert plain.item() == pytest.approx(chance, abs=0.05)
+    assert centred.item() < chance - 1.0
+    (plain_grad,) = torch.autograd.grad(plain, z_a)
+    (centred_grad,) = torch.autograd.grad(centred, z_a)
+    assert centred_grad.norm() > 100 * plain_grad.norm()
+    # Centring is invariant to a per-view shift, and to what absent rows hold.
+    shifted = objectives.cross_view_infonce([z_a - offset, z_b + 3.0], mask, tau=0.1, center=True)
+    assert shifted.item() == pytest.approx(centred.item(), abs=1e-4)
+    mask[50:, 1] = False
+    garbage = z_b.clone()
+    garbage[50:] = 1e4 * torch.randn(14, 8)
+    part = objectives.cross_view_infonce([z_a, z_b], mask, tau=0.1, center=True)
+    assert objectives.cross_view_infonce([z_a, garbage], mask, tau=0.1, center=True).item() == pytest.approx(part.item(), abs=1e-4)
+
+
 @pytest.mark.parametrize("mode", ["contrastive", "l2"])
 def test_generative_augmentation_is_small_when_the_cycle_is_consistent(mode):
     """An identity 'decoder/encoder' pair reproduces (z, w') exactly, so the loss beats a scrambling one."""

@@ -5,8 +5,8 @@ fit images: an image stays a flat row ``[n, C*H*W]`` (C-order of ``spec.input_sh
 the batch format and is reshaped inside the network.
 
 - :class:`ConvEncoder`: ``x [n, C*H*W]`` (intensities in [0, 1]) -> ``(z_loc, z_scale, w_loc, w_scale)``.
-  A 3x3 stem, then residual stages that halve the resolution until it is at most 4x4, then one linear
-  layer with the z and w heads.
+  A 4x4 stride-2 stem, then residual stages that halve the resolution until it is at most 4x4, then a
+  linear layer; one such tower per head (``encoder_trunk="separate"``) or one for both ("shared").
 - :class:`ConvDecoder`: ``(z [..., z_dim], w [..., w_dim])`` -> the pixel means ``[..., C*H*W]`` in (0, 1)
   (sigmoid), the mirror image of the encoder (nearest upsampling + residual blocks). Pair it with the
   "laplace_fixed" likelihood (the authors' Laplace with scale 0.75 around a sigmoid mean).
@@ -89,38 +89,64 @@ class _ImageNetwork(nn.Module):
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
+class _ConvTower(nn.Module):
+    """Stem + stride-2 residual stages + one linear layer: images ``[n, C, H, W]`` -> ``[n, out_features]``.
+
+    A 4x4 stride-2 stem to half resolution (full-resolution convolutions would dominate the cost), then
+    stride-2 residual stages down to at most 4x4; the linear layer sees the flattened map (where things
+    are) and its global average (what is there, wherever it is: a translation-invariant route that the
+    shared code can use).
+    """
+
+    def __init__(self, shape: tuple[int, int, int], hidden: tuple[int, ...], out_features: int):
+        super().__init__()
+        sizes = _stage_sizes(*shape[1:])
+        widths = _widths(hidden, len(sizes) - 1)
+        self.stem = nn.Conv2d(shape[0], widths[0], 4, stride=2, padding=1)
+        self.stages = nn.Sequential(
+            *[ResidualBlock(widths[i], widths[i + 1], stride=2) for i in range(len(widths) - 1)]
+        )
+        h, w = sizes[-1]
+        self.head = nn.Linear(widths[-1] * (h * w + 1), out_features)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        stem = self.stem(F.pad(images, (0, images.shape[-1] % 2, 0, images.shape[-2] % 2)))  # odd sizes: ceil
+        features = F.silu(self.stages(stem))
+        pooled = features.mean(dim=(2, 3))
+        return self.head(torch.cat([features.flatten(1), pooled], dim=1))
+
+
 class ConvEncoder(_ImageNetwork):
     """Image ``[n, C*H*W]`` -> parameters of q(z | x) and q(w | x): ``[n, z_dim]`` x2, ``[n, w_dim]`` x2.
 
-    A 4x4 stride-2 stem to half resolution (full-resolution convolutions would dominate the cost), then
-    stride-2 residual stages down to at most 4x4, then one linear layer holding both heads. Scales are
-    softplus(raw) + eps. Accepts float16/bfloat16 storage; the returned parameters are float32.
+    ``config.encoder_trunk == "separate"`` (the default): one conv tower per head, so the z tower's
+    features are shaped by what reaches z (the contrastive terms, the KL, the decoders through z) and
+    not swamped by the private head's reconstruction gradients, which dominate a shared tower; "shared":
+    one tower whose linear layer holds both heads (half the encoder cost). Scales are softplus(raw) + eps.
+    Accepts float16/bfloat16 storage; the returned parameters are float32.
     """
 
     def __init__(self, spec: ModalitySpec, config: ModelConfig):
         super().__init__()
         self.shape = _image_shape(spec)
-        channels = self.shape[0]
-        sizes = _stage_sizes(*self.shape[1:])
-        widths = _widths(config.hidden, len(sizes) - 1)
         self.z_dim, self.w_dim = config.z_dim, config.w_dim
-        self.stem = nn.Conv2d(channels, widths[0], 4, stride=2, padding=1)
-        self.stages = nn.Sequential(
-            *[ResidualBlock(widths[i], widths[i + 1], stride=2) for i in range(len(widths) - 1)]
-        )
-        h, w = sizes[-1]
-        # Both heads see the flattened map (where things are) and its global average (what is there,
-        # wherever it is): a translation-invariant route that the shared code can use.
-        self.head = nn.Linear(widths[-1] * (h * w + 1), 2 * (config.z_dim + config.w_dim))
+        self.separate = config.encoder_trunk == "separate"
+        if self.separate:
+            self.z_tower = _ConvTower(self.shape, config.hidden, 2 * config.z_dim)
+            self.w_tower = _ConvTower(self.shape, config.hidden, 2 * config.w_dim)
+        else:
+            self.tower = _ConvTower(self.shape, config.hidden, 2 * (config.z_dim + config.w_dim))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         with self._precision(x.device):
             images = self._memory_format(x.reshape(-1, *self.shape).float())
-            stem = self.stem(F.pad(images, (0, images.shape[-1] % 2, 0, images.shape[-2] % 2)))  # odd sizes: ceil
-            features = F.silu(self.stages(stem))
-            pooled = features.mean(dim=(2, 3))
-            out = self.head(torch.cat([features.flatten(1), pooled], dim=1)).float()
-        z_loc, z_raw, w_loc, w_raw = out.split([self.z_dim, self.z_dim, self.w_dim, self.w_dim], dim=-1)
+            if self.separate:
+                z_out, w_out = self.z_tower(images).float(), self.w_tower(images).float()
+                z_loc, z_raw = z_out.split([self.z_dim, self.z_dim], dim=-1)
+                w_loc, w_raw = w_out.split([self.w_dim, self.w_dim], dim=-1)
+            else:
+                out = self.tower(images).float()
+                z_loc, z_raw, w_loc, w_raw = out.split([self.z_dim, self.z_dim, self.w_dim, self.w_dim], dim=-1)
         return z_loc, positive(z_raw), w_loc, positive(w_raw)
 
 

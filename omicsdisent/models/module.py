@@ -236,12 +236,12 @@ class IDMVAEModule(nn.Module):
 
         z_means = list(post["z_loc"])
         if cfg.lambda_mi > 0 and self.n_modalities > 1:
-            term = cfg.lambda_mi * objectives.cross_view_infonce(z_means, mask, cfg.tau)
+            term = cfg.lambda_mi * objectives.cross_view_infonce(z_means, mask, cfg.tau, cfg.center_contrast)
             total, terms["cross_mi"] = total + term, term.detach()
         if cfg.lambda_genaug > 0:
             term = cfg.lambda_genaug * objectives.generative_augmentation_loss(
                 z_means, post["w_loc"], mask, self._decode_to_input_space,
-                lambda m, x_plus: self.encoders[m](x_plus), cfg.tau, cfg.genaug,
+                lambda m, x_plus: self.encoders[m](x_plus), cfg.tau, cfg.genaug, cfg.center_contrast,
             )
             total, terms["genaug"] = total + term, term.detach()
         if cfg.prior == "diffusion" and cfg.diffusion_formulation == "authors" and cfg.diffusion_weight > 0:

@@ -89,7 +89,7 @@ def importance_weights(log_weights: torch.Tensor) -> torch.Tensor:
     return torch.softmax(log_weights.detach(), dim=0)
 
 
-def contrast(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, tau: float) -> torch.Tensor:
+def contrast(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, tau: float, center: bool = False) -> torch.Tensor:
     """Contrast(a, b): symmetric NT-Xent (SimCLR) mean log-probability of the aligned pair (scalar, <= 0).
 
     a, b: ``[n, d]`` views of the same n samples; valid: ``[n]`` bool, the samples that have both.
@@ -97,8 +97,16 @@ def contrast(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, tau: float) 
     every other valid vector (2(n_valid) - 2 negatives, both views):
     Contrast = mean_anchors log( exp s(anchor, partner) / sum_{v != anchor} exp s(anchor, v) ).
     Higher means better aligned; returns 0 when no sample is valid.
+
+    center: subtract each view's mean over the valid samples before the cosine (a batch-centred cosine,
+    i.e. a correlation). When every code shares one large common direction (as the image encoders'
+    posterior means do early in training: pairwise cosines about 0.999), plain cosines are all about 1,
+    the term sits at chance and its gradient is tiny; centring removes that direction. Off by default
+    (the authors' form).
     """
     n = a.shape[0]
+    if center:
+        a, b = _centered(a, valid), _centered(b, valid)
     feats = F.normalize(torch.cat([a, b], dim=0), dim=-1)
     logits = feats @ feats.t() / tau
     valid2 = torch.cat([valid, valid])
@@ -111,11 +119,19 @@ def contrast(a: torch.Tensor, b: torch.Tensor, valid: torch.Tensor, tau: float) 
     return log_prob.sum() / valid2.sum().clamp(min=1).to(log_prob.dtype)
 
 
-def cross_view_infonce(z_by_modality: Sequence[torch.Tensor], mask: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+def _centered(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """x minus its mean over the valid rows (no indexing by the mask: no device sync)."""
+    weights = valid.to(x.dtype).unsqueeze(-1)
+    mean = (x * weights).sum(0, keepdim=True) / weights.sum().clamp(min=1)
+    return x - mean
+
+
+def cross_view_infonce(z_by_modality: Sequence[torch.Tensor], mask: torch.Tensor, tau: float = 1.0,
+                       center: bool = False) -> torch.Tensor:
     """L_CrossMI = -2 / (M (M - 1)) sum_{m < n} Contrast(z_m, z_n)  (scalar).
 
     z_by_modality: M tensors ``[n, z_dim]``, the posterior means of q(z | x_m); mask: ``[n, M]``.
-    Each pair uses only the samples that have both modalities. Zero when M < 2.
+    Each pair uses only the samples that have both modalities. Zero when M < 2. center: see :func:`contrast`.
     """
     n_mod = len(z_by_modality)
     if n_mod < 2:
@@ -123,7 +139,7 @@ def cross_view_infonce(z_by_modality: Sequence[torch.Tensor], mask: torch.Tensor
     total = z_by_modality[0].new_zeros(())
     for m in range(n_mod):
         for k in range(m + 1, n_mod):
-            total = total + contrast(z_by_modality[m], z_by_modality[k], mask[:, m] & mask[:, k], tau)
+            total = total + contrast(z_by_modality[m], z_by_modality[k], mask[:, m] & mask[:, k], tau, center)
     return -2.0 / (n_mod * (n_mod - 1)) * total
 
 
@@ -135,6 +151,7 @@ def generative_augmentation_loss(
     encode: Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]],
     tau: float = 1.0,
     mode: str = "contrastive",
+    center: bool = False,
 ) -> torch.Tensor:
     """L_GenAug = 1 / (2M) sum_m (L_GenAug,z_m + L_GenAug,w_m)  (scalar).
 
@@ -147,6 +164,7 @@ def generative_augmentation_loss(
     i - 1 have modality m count.
     z_by_modality / w_by_modality: M tensors ``[n, z_dim]`` / ``[n, w_dim]``; mask ``[n, M]``;
     decode(m, z, w) -> ``[n, d_m]``; encode(m, x) -> (z_loc, z_scale, w_loc, w_scale).
+    center: batch-centred cosines in the contrastive mode (see :func:`contrast`).
     """
     n_mod = len(z_by_modality)
     total = z_by_modality[0].new_zeros(())
@@ -158,7 +176,7 @@ def generative_augmentation_loss(
         if mode == "contrastive":
             z_pp = z_loc + z_scale * torch.randn_like(z_loc)
             w_pp = w_loc + w_scale * torch.randn_like(w_loc)
-            total = total - contrast(z_pp, z_m, valid, tau) - contrast(w_pp, w_prime, valid, tau)
+            total = total - contrast(z_pp, z_m, valid, tau, center) - contrast(w_pp, w_prime, valid, tau, center)
         elif mode == "l2":
             sq = (z_loc - z_m).pow(2).sum(-1) + (w_loc - w_prime).pow(2).sum(-1)
             sq = torch.where(valid, sq, torch.zeros_like(sq))
