@@ -138,3 +138,16 @@ def test_step_flops_counts_the_forward_and_backward_pass(mirror):
     assert all(p.grad is None for p in module.parameters())
     bigger = pq.step_flops(module, pq.to_batch(build_polymnist("test", canvas=16, n=32, seed=0, cache=False)))
     assert bigger == pytest.approx(2 * flops, rel=0.05)
+
+
+def test_rows_trained_in_parallel_processes_match_the_rows_trained_in_turn(tmp_path, mirror):
+    protocol = tiny_protocol(models=("MMVAE+", "IDMVAE"))
+    in_turn = pq.run_benchmark(protocol, tmp_path / "one", seed=0, log=lambda _: None)
+    parallel = pq.run_benchmark(dataclasses.replace(protocol, jobs=2), tmp_path / "two", seed=0, log=lambda _: None)
+    assert in_turn.protocol["jobs_used"] == 1 and parallel.protocol["jobs_used"] == 2
+    assert [row["model"] for row in parallel.rows] == ["MMVAE+", "IDMVAE"]  # the protocol's order
+    for one, two in zip(in_turn.rows, parallel.rows):
+        # The same seeds and weights; only the thread count differs (a last-bit difference at most).
+        assert two["final loss"] == pytest.approx(one["final loss"], rel=1e-3)
+        for key in pq.PROBES:
+            assert two[key] == pytest.approx(one[key], abs=0.05)
