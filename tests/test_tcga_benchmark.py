@@ -207,6 +207,7 @@ def test_script_runs_end_to_end_refuses_to_overwrite_and_reuses_its_embeddings(t
     markdown = (out / "tcga.md").read_text()
     assert "| pca_concat | pca |" in markdown and "Paired against PCA" in markdown
     assert "read from the cache" not in markdown
+    assert "2 seeded splits (seeds 0-1)" in markdown
 
     # A second run into the same folder stops before touching anything.
     capsys.readouterr()

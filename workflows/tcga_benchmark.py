@@ -457,7 +457,9 @@ def versions() -> dict:
     return found
 
 
-PROTOCOL_TEXT = f"""\
+def protocol_text(n_splits: int, seed: int) -> str:
+    """The protocol section of tcga.md."""
+    return f"""\
 ## Protocol
 
 - **Data.** Each cohort is read through `omicsdisent.datasets.load` and preprocessed with
@@ -479,7 +481,7 @@ PROTOCOL_TEXT = f"""\
   the omics a patient has; an absent modality's private code is set to its prior mean, 0. PCA on the
   concatenation fills the absent protein block with the feature mean (0 after standardising);
   protein-only PCA covers the 150 patients that have it (its probes use only them).
-- **Splits.** {N_SPLITS} seeded splits (seeds 0-{N_SPLITS - 1}), {TEST_FRACTION:.0%} of the patients in the test
+- **Splits.** {n_splits} seeded splits (seeds {seed}-{seed + n_splits - 1}), {TEST_FRACTION:.0%} of the patients in the test
   part, the same for every method. Subtype: stratified by PAM50 over the labelled patients.
   Survival and 1-year mortality: one set of splits over the patients with a usable survival time
   and event (time >= 0), stratified by the event and the 1-year label together.
@@ -488,8 +490,11 @@ PROTOCOL_TEXT = f"""\
   the test part is used once, for the score. Embeddings are standardised on the training rows.
   - Subtype and 1-year mortality: L2 logistic regression (lbfgs), `C` in {list(LOGISTIC_CS)} chosen by
     the inner log-loss; accuracy and macro-F1 (subtype) or accuracy and AUROC (1-year).
-  - Overall survival: Cox model with a ridge penalty (lifelines `CoxPHFitter`, `l1_ratio = 0`),
-    penalizer in {list(COX_PENALIZERS)} chosen by the inner C-index; Harrell's C on the test part.
+  - Overall survival: Cox model with a ridge penalty (`omicsdisent.tl.benchmark.ridge_cox`: Newton
+    steps on the Breslow partial likelihood, with lifelines' penalizer scaling; without tied times it
+    gives lifelines' `CoxPHFitter(penalizer, l1_ratio=0)` coefficients, in milliseconds instead of
+    tenths of a second), penalizer in {list(COX_PENALIZERS)} chosen by the inner C-index; Harrell's C
+    (lifelines `concordance_index`) on the test part.
   - PCA embeddings: the number of leading components, in {list(PCA_PREFIXES)}, is chosen jointly with
     `C` or the penalizer by the same inner cross-validation.
 - **1-year mortality label**: death before day 365 = 1; alive with follow-up of at least 365 days =
@@ -511,7 +516,7 @@ def render_markdown(summary: pd.DataFrame, paired: pd.DataFrame, cohorts: dict, 
              (f"Wall time {protocol['wall_seconds'] / 60:.1f} min ({protocol['threads']} thread(s) for the fits); "
               f"{protocol['splits']} splits; package versions and every setting in `protocol.json`."), "",
              *_cache_note(protocol),
-             PROTOCOL_TEXT, "## Reading", "", "_To be written from the full run._", ""]
+             protocol_text(protocol['splits'], protocol['seed']), "## Reading", "", "_To be written from the full run._", ""]
     for cohort, info in cohorts.items():
         counts = info["counts"]
         lines += [f"## {cohort}", "", info["description"] + ".", "",
