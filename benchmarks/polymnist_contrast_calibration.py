@@ -42,6 +42,7 @@ def main(argv=None) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from omicsdisent.bench.evaluation import encoder_means
     from omicsdisent.bench.polymnist_quadrant import PROTOCOLS, _prefix, image_specs, to_batch
     from omicsdisent.datasets.polymnist import build_polymnist
     from omicsdisent.models.config import ModelConfig
@@ -71,22 +72,13 @@ def main(argv=None) -> int:
             sums = {}
     seconds = time.perf_counter() - start
 
-    module.eval()
-    with torch.no_grad():
-        batch = to_batch(_prefix(train, args.batch))
-        outs = [enc(batch["x"][name]) for enc, name in zip(module.encoders, module.names)]
-        unit = torch.nn.functional.normalize(torch.stack([o[0] for o in outs]), dim=-1)  # [M, n, z]
-        n = unit.shape[1]
-        within = (torch.einsum("mid,mjd->m", unit, unit) - n) / (n * (n - 1))
-        across = torch.einsum("mid,kid->mk", unit, unit) / n
-
-        def codes(split, count):
-            b = to_batch(_prefix(split, count))
-            o = [enc(b["x"][name]) for enc, name in zip(module.encoders, module.names)]
-            return [x[0].numpy() for x in o], [x[2].numpy() for x in o]
-
-        fit_z, fit_w = codes(train, 1500)
-        test_z, test_w = codes(test, 500)
+    z_batch, _ = encoder_means(module, _prefix(train, args.batch))  # [M, n, z_dim]
+    unit = torch.nn.functional.normalize(torch.from_numpy(z_batch), dim=-1)
+    n = unit.shape[1]
+    within = (torch.einsum("mid,mjd->m", unit, unit) - n) / (n * (n - 1))
+    across = torch.einsum("mid,kid->mk", unit, unit) / n
+    fit_z, fit_w = encoder_means(module, _prefix(train, 1500))
+    test_z, test_w = encoder_means(module, _prefix(test, 500))
     probes = {}
     for name, fit, held, label in [("z->digit", fit_z, test_z, "digit"), ("w->digit", fit_w, test_w, "digit"),
                                    ("z->quad", fit_z, test_z, "quad"), ("w->quad", fit_w, test_w, "quad")]:

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from omicsdisent.bench.evaluation import (PROBES, ImageClassifier, coherence, im
                                           train_classifier)
 from omicsdisent.datasets.polymnist import PolyMNISTSplit, build_polymnist
 from omicsdisent.errors import InputError
+from omicsdisent.files import atomic_path
 from omicsdisent.models.config import ModalitySpec, ModelConfig
 from omicsdisent.models.image_networks import set_image_precision
 from omicsdisent.models.module import IDMVAEModule
@@ -44,6 +44,8 @@ PAPER_COHERENCE = {
     "lambda_genaug=0": {"self": 0.670, "cross": 0.671, "unconditional": 0.008},
     "IDMVAE + diffusion": {"self": 0.942, "cross": 0.887, "unconditional": 0.664},
 }
+# How the images are held on the device (Protocol.data_dtype).
+DATA_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 # Each row: the changes to the protocol's full IDMVAE configuration.
 MODELS = {
     "MMVAE+": {"lambda_mi": 0.0, "lambda_genaug": 0.0},
@@ -166,13 +168,11 @@ def run_benchmark(protocol: Protocol, out: str | os.PathLike, device: str = "cpu
     if unknown:
         raise InputError(f"unknown model(s) {', '.join(unknown)}; expected some of {', '.join(MODELS)}")
     torch_device = resolve_device(device)
-    data_dtype = {"float32": torch.float32, "float16": torch.float16}[protocol.data_dtype]
 
     started = time.perf_counter()
     build = dict(canvas=protocol.canvas, seed=seed)
     train = build_polymnist("train", n=protocol.n_train, **build)
     test = build_polymnist("test", n=protocol.n_test, **build)
-    fit = _prefix(train, protocol.n_fit)
     log(f"data: train {train.images.shape}, test {test.images.shape} ({time.perf_counter() - started:.0f} s)")
 
     judge = train_classifier(_prefix(train, protocol.classifier_n), test, epochs=protocol.classifier_epochs, seed=seed, device=torch_device)
@@ -183,7 +183,8 @@ def run_benchmark(protocol: Protocol, out: str | os.PathLike, device: str = "cpu
     if jobs > 1:
         rows = _rows_in_processes(protocol, settings, judge.classifier, jobs, log)
     else:
-        data = to_batch(train, data_dtype)
+        data = to_batch(train, DATA_DTYPES[protocol.data_dtype])
+        fit = _prefix(train, protocol.n_fit)
         rows = [train_and_score(name, protocol, train, data, fit, test, judge.classifier, **settings, log=log)
                 for name in protocol.models]
 
@@ -245,7 +246,7 @@ def _row_worker(name: str, protocol: Protocol, settings: dict, judge_state: dict
     test = build_polymnist("test", n=protocol.n_test, **build)
     judge = ImageClassifier(train.image_shape)
     judge.load_state_dict(judge_state)
-    data = to_batch(train, {"float32": torch.float32, "float16": torch.float16}[protocol.data_dtype])
+    data = to_batch(train, DATA_DTYPES[protocol.data_dtype])
     return train_and_score(name, protocol, train, data, _prefix(train, protocol.n_fit), test, judge, **settings,
                            log=lambda message: print(message, flush=True))
 
@@ -331,11 +332,5 @@ def _csv(rows: list[dict]) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
