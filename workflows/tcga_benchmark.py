@@ -162,13 +162,13 @@ class Outcomes:
     """The labels one cohort is probed on, rows in ``mdata.obs_names`` order."""
 
     subtype: np.ndarray  # str, "" where unknown
-    time: np.ndarray  # days, NaN where unknown
-    event: np.ndarray  # 1/0, NaN where unknown
+    time: np.ndarray  # days, NaN where unknown or unusable (missing event, negative time)
+    event: np.ndarray  # 1/0, NaN where the time is
     one_year: np.ndarray  # 1/0, NaN where excluded
 
     @property
     def survival_valid(self) -> np.ndarray:
-        return np.isfinite(self.time) & np.isfinite(self.event) & (self.time >= 0)
+        return np.isfinite(self.time)  # outcomes() set every unusable time and event to NaN together
 
 
 def outcomes(mdata, label: str) -> Outcomes:
