@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -78,6 +79,23 @@ def test_probes_find_the_digit_in_z_and_the_quadrant_in_w():
     assert scores["z->quad"] < 0.4 and scores["w->digit"] < 0.2  # chance: 0.25 and 0.1
 
 
+class FaintDigitInW(LabelCodes):
+    """w_m: the quadrant (one-hot) plus the digit at 1e-4 of that scale, as in a dimension collapsed onto the prior."""
+
+    def encode_modality(self, name, x):
+        qz, qw = super().encode_modality(name, x)
+        digit = nn.functional.one_hot((x[:, 0] * 255).round().long(), 10).float()
+        return qz, dist.Normal(torch.cat([qw.mean, 1e-4 * digit], 1), 1.0).to_event(1)
+
+
+def test_raw_probes_ignore_a_faint_trace_that_standardised_probes_lift():
+    fit, test = fake_split(400, 0), fake_split(200, 1)
+    raw = linear_probes(FaintDigitInW(), fit, test, seed=0)
+    standardised = linear_probes(FaintDigitInW(), fit, test, seed=0, standardize=True)
+    assert raw["w->digit"] < 0.2 and raw["w->quad"] > 0.95
+    assert standardised["w->digit"] > 0.95 and standardised["w->quad"] > 0.95
+
+
 def test_coherence_is_one_when_generations_keep_the_labels_and_chance_when_z_is_ignored():
     split = fake_split(300, 2)
     torch.manual_seed(0)
@@ -110,14 +128,17 @@ def test_bench_command_writes_the_tables_beside_the_papers_numbers(tmp_path, mon
     monkeypatch.setitem(pq.PROTOCOLS, "small", tiny_protocol())
     out = tmp_path / "bench"
     runner = CliRunner()
-    result = runner.invoke(main, ["bench", "polymnist-quadrant", "--protocol", "small", "--out", str(out)])
+    bad = runner.invoke(main, ["bench", "polymnist-quadrant", "--lr", "0", "--out", str(out)])
+    assert bad.exit_code == 1 and "--lr=0" in bad.output and not out.exists()
+    result = runner.invoke(main, ["bench", "polymnist-quadrant", "--protocol", "small", "--lr", "0.002", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert json.loads((out / "protocol.json").read_text())["lr"] == 0.002
     md = (out / "polymnist_quadrant.md").read_text()
     assert "| MMVAE+ |" in md and "/ 0.382 |" in md  # ours / paper, z->digit of MMVAE+
     assert "| IDMVAE + diffusion |" in md and "/ 0.664 |" in md  # the paper's unconditional coherence
     csv = (out / "polymnist_quadrant.csv").read_text().splitlines()
     header = csv[0].split(",")
-    assert len(csv) == 3 and {"z->digit", "w->quad", "digit cross", "tuples/s", "TFLOP/s"} <= set(header)
+    assert len(csv) == 3 and {"z->digit", "w->quad", "std w->digit", "digit cross", "tuples/s", "TFLOP/s"} <= set(header)
     row = dict(zip(header, csv[1].split(",")))
     assert 0 <= float(row["z->digit"]) <= 1 and float(row["tuples/s"]) > 0 and float(row["TFLOP/step"]) > 0
     assert row["lambda_mi"] == "0.0" and row["prior"] == "gaussian"

@@ -2,7 +2,8 @@
 
 - :func:`linear_probes`: logistic regression on the encoder means of each modality (z_m = the mean of
   q(z | x_m), w_m = the mean of q(w_m | x_m)), fitted on one split and scored on another, then averaged
-  over modalities: z->digit, z->quadrant, w->quadrant, w->digit (accuracies in [0, 1]).
+  over modalities: z->digit, z->quadrant, w->quadrant, w->digit (accuracies in [0, 1]); on the raw means
+  (the field's convention) or on standardised ones.
 - :class:`ImageClassifier` / :func:`train_classifier`: a small CNN with a digit head and a quadrant head,
   trained on the real images (all modalities pooled), that scores generated images.
 - :func:`coherence`: self, cross and unconditional coherence of the digit (and of the quadrant where it
@@ -49,22 +50,31 @@ def encoder_means(module, split: PolyMNISTSplit, batch_size: int = 512) -> tuple
     return np.stack(zs), np.stack(ws)
 
 
-def _probe_accuracy(train_x, train_y, test_x, test_y, seed: int) -> float:
+def _probe_accuracy(train_x, train_y, test_x, test_y, seed: int, standardize: bool) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    probe = LogisticRegression(max_iter=2000, random_state=seed)
+    if standardize:
+        probe = make_pipeline(StandardScaler(), probe)
     probe.fit(train_x, train_y)
     return float(probe.score(test_x, test_y))
 
 
-def linear_probes(module, fit_split: PolyMNISTSplit, test_split: PolyMNISTSplit, seed: int = 0) -> dict[str, float]:
+def linear_probes(module, fit_split: PolyMNISTSplit, test_split: PolyMNISTSplit, seed: int = 0,
+                  standardize: bool = False) -> dict[str, float]:
     """Probe accuracies averaged over modalities: ``{"z->digit", "z->quad", "w->quad", "w->digit"}``.
 
-    Each probe is a logistic regression (standardised inputs) fitted on ``fit_split``'s encoder means and
-    scored on ``test_split``'s, per modality; the digit is the tuple's label, the quadrant that
-    modality's own. Chance is 0.1 for the digit and 0.25 for the quadrant.
+    Each probe is scikit-learn's logistic regression at its defaults (L2 penalty, C = 1) fitted on
+    ``fit_split``'s encoder means and scored on ``test_split``'s, per modality; the digit is the tuple's
+    label, the quadrant that modality's own. Chance is 0.1 for the digit and 0.25 for the quadrant.
+
+    standardize=False (the default) fits the raw means, as the MMVAE+ line of code fits its latent
+    classifiers (an unscaled ``LogisticRegression``); the penalty then weighs each latent dimension at
+    the scale the model gives it. True puts a ``StandardScaler`` first, which lifts the dimensions a
+    posterior has collapsed onto the prior (means near 0 that still carry a faint trace of the image) to
+    the scale of the used ones.
     """
     fit_z, fit_w = encoder_means(module, fit_split)
     test_z, test_w = encoder_means(module, test_split)
@@ -76,7 +86,7 @@ def linear_probes(module, fit_split: PolyMNISTSplit, test_split: PolyMNISTSplit,
         for name in PROBES:
             code, label = name.split("->")
             (fx, tx), (fy, ty) = codes[code], labels[label]
-            scores[name].append(_probe_accuracy(fx, fy, tx, ty, seed))
+            scores[name].append(_probe_accuracy(fx, fy, tx, ty, seed, standardize))
     return {name: float(np.mean(values)) for name, values in scores.items()}
 
 
