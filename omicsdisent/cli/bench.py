@@ -22,6 +22,7 @@ def bench():
 @click.option("--seed", type=int, default=0, show_default=True, help="Fixes the data, the weights and training.")
 @click.option("--epochs", type=int, default=None, help="Override the protocol's epochs.")
 @click.option("--n-train", type=int, default=None, help="Override the protocol's number of training tuples.")
+@click.option("--lr", type=float, default=None, help="Override the protocol's Adam learning rate (small: 5e-3).")
 @click.option("--model", "models", multiple=True, type=click.Choice(MODEL_NAMES),
               help="Run only these rows (repeatable); default: all five.")
 @click.option("--jobs", type=int, default=None,
@@ -30,7 +31,7 @@ def bench():
 @click.option("--channels-last", is_flag=True, help="Channels-last memory in the image networks (GPU).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the networks.")
 @click.option("--force", is_flag=True, help="Replace existing result files in --out.")
-def polymnist_quadrant(protocol, out, device, seed, epochs, n_train, models, jobs, bf16, channels_last, compile_, force):
+def polymnist_quadrant(protocol, out, device, seed, epochs, n_train, lr, models, jobs, bf16, channels_last, compile_, force):
     """Train IDMVAE, MMVAE+ (lambda=0) and the ablations (lambda_mi=0, lambda_genaug=0, + diffusion prior)
     on PolyMNIST-Quadrant; print and write the probe and coherence tables beside the paper's numbers,
     with throughput (tuples/s) and measured TFLOP/s.
@@ -53,6 +54,10 @@ def polymnist_quadrant(protocol, out, device, seed, epochs, n_train, models, job
         if n_train < chosen.batch_size:
             raise InputError(f"option --n-train={n_train} is not valid; expected at least the batch size {chosen.batch_size}")
         changes["n_train"] = n_train
+    if lr is not None:
+        if not 0 < lr < 1:
+            raise InputError(f"option --lr={lr} is not valid; expected a learning rate between 0 and 1")
+        changes["lr"] = lr
     if models:
         changes["models"] = tuple(models)
     if jobs is not None:
