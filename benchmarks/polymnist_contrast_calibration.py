@@ -4,7 +4,7 @@ Trains one IDMVAE (the small protocol's model, 32x32 canvas, 3,000 training tupl
 Adam steps on random minibatches, printing the per-term losses every ``--every`` steps, then prints
 one JSON object with: the geometry of the shared codes (mean pairwise cosine of q(z | x_m)'s means within
 a modality and between the modalities of the same tuple) and quick linear probes (logistic regression
-on the encoder means of modalities m0 and m2: 1,500 training tuples, 500 test tuples). The chance
+on the standardised encoder means of modalities m0 and m2: 1,500 training tuples, 500 test tuples). The chance
 value of the cross-view term is lambda_mi x log(2 x batch - 1) (387.5 at lambda_mi 80, batch 64).
 
     OMICSDISENT_DATA_MIRROR=../shared/data python benchmarks/polymnist_contrast_calibration.py \\

@@ -16,7 +16,7 @@ def bench():
 
 @bench.command("polymnist-quadrant")
 @click.option("--protocol", type=click.Choice(["small", "paper"]), default="small", show_default=True,
-              help="small: 32x32 canvas, 3,000 tuples, 20 epochs, ~30 min on 2 CPU cores; paper: the authors' setting (GPU).")
+              help="small: 32x32 canvas, 3,000 tuples, 20 epochs, ~22 min on 2 CPU cores; paper: the authors' setting (GPU).")
 @click.option("--out", required=True, metavar="DIR", help="Folder for polymnist_quadrant.csv/.md and protocol.json.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Fixes the data, the weights and training.")
