@@ -172,3 +172,18 @@ def test_rows_trained_in_parallel_processes_match_the_rows_trained_in_turn(tmp_p
         assert two["final loss"] == pytest.approx(one["final loss"], rel=1e-3)
         for key in pq.PROBES:
             assert two[key] == pytest.approx(one[key], abs=0.05)
+
+
+def test_paper_protocol_runs_end_to_end_at_full_width_with_the_gpu_levers_on(tmp_path, mirror):
+    """The paper protocol's networks (64x64, widths 64-256, one shared tower), float16 data, bf16 autocast
+    and channels-last, on a handful of tuples: the configuration a GPU session runs, checked here on CPU."""
+    protocol = dataclasses.replace(pq.PROTOCOLS["paper"], n_train=8, n_fit=8, n_test=8, n_coherence=4, epochs=1,
+                                   batch_size=4, classifier_epochs=1, classifier_n=8, models=("IDMVAE",))
+    result = pq.run_benchmark(protocol, tmp_path, seed=0, bf16=True, channels_last=True, log=lambda _: None)
+    (row,) = result.rows
+    assert result.protocol["canvas"] == 64 and result.protocol["data_dtype"] == "float16"
+    assert result.protocol["model"]["encoder_trunk"] == "shared" and result.protocol["model"]["center_contrast"] is False
+    assert math.isfinite(row["final loss"]) and row["tuples/s"] > 0
+    # 8.5 TFLOP per step at batch 128 (docs/benchmarks/polymnist_quadrant.md), linear in the batch
+    assert row["TFLOP/step"] * 128 / 4 == pytest.approx(8.5, rel=0.1)
+    assert json.loads((tmp_path / "protocol.json").read_text())["bf16"] is True
