@@ -197,6 +197,11 @@ def test_preprocessing_records_are_saved_as_tensors_and_settings_and_load_unchan
     np.testing.assert_array_equal(tensors["preprocessing/protein/std"], mdata.mod["protein"].var["std"].to_numpy())
 
     loaded = IDMVAE.load(tmp_path / "m")
+    # The kept genes' median total (the scale decoded counts are mapped back to) survives the round trip.
+    rna_layout = model.layouts[0]
+    assert rna_layout.input_total is not None and rna_layout.input_total < rna_layout.library_target
+    assert loaded.layouts[0].input_total == rna_layout.input_total
+    assert float(loaded.module.input_total[0]) == pytest.approx(rna_layout.input_total)
     for name, record in model.preprocessing.items():
         again = loaded.preprocessing[name]
         assert again.settings() == record.settings() and again.feature_names == record.feature_names

@@ -111,28 +111,66 @@ def test_only_samples_that_have_a_modality_count_for_it():
     assert "variance_explained" not in partial.uns
 
 
-def test_count_and_beta_modalities_are_scored_on_the_encoder_scale():
-    # The analysis maps decoder means to what the encoder sees exactly as the module does.
-    from omicsdisent.tl.decoder_analysis import _input_scale_mean
+def _simulated_counts_model(n=120, seed=0):
+    """IDMVAE on simulated RNA counts preprocessed as the CLI does: 60 kept of 300 genes (HVG after normalising)."""
+    from omicsdisent.datasets import simulate_cohort
+    from omicsdisent.pp import preprocess
 
-    rng = np.random.default_rng(0)
-    obs = pd.DataFrame(index=[f"s{i}" for i in range(20)])
-    counts = ad.AnnData(rng.poisson(5, size=(20, 8)).astype(np.float32), obs=obs.copy())
-    counts.var_names = [f"g{j}" for j in range(8)]
-    counts.layers["counts"] = counts.X.copy()
-    counts.X = np.log1p(counts.X)
-    counts.uns["omicsdisent"] = {"modality_type": "counts", "target_sum": 1e4}
-    betas = rng.uniform(0.05, 0.95, size=(20, 5)).astype(np.float32)
-    methyl = ad.AnnData(np.log2(betas / (1 - betas)), obs=obs.copy(), layers={"beta": betas})
-    methyl.var_names = [f"c{j}" for j in range(5)]
-    methyl.uns["omicsdisent"] = {"modality_type": "methylation"}
-    model = IDMVAE({"rna": counts, "methyl": methyl}, likelihoods={"methyl": "beta"}, z_dim=2, w_dim=2, hidden=(8,))
-    z, w = torch.randn(20, 2), torch.randn(20, 2)
-    for i, name in enumerate(model.modalities):
-        expected = model.module._decode_to_input_space(i, z, w)
-        torch.testing.assert_close(_input_scale_mean(model.module, name, z, w), expected, rtol=1e-4, atol=1e-4)
-    table = variance_explained(model).table
-    assert np.isfinite(table[["r2_total", "r2_shared", "r2_private"]].to_numpy()).all()
+    mdata = simulate_cohort(n_samples=n, modalities=("rna", "methyl"), n_features={"rna": 300, "methyl": 40}, seed=seed)
+    preprocess(mdata, n_top_features={"rna": 60, "methyl": None})
+    return IDMVAE(mdata, z_dim=4, w_dim=4, hidden=(32,))
+
+
+def test_decoded_counts_land_on_the_encoders_input_scale():
+    # After HVG selection the kept genes hold only part of each library, so the encoder's inputs sum
+    # (on the count scale) to well below the normalize_total target; decoded proportions must be
+    # scaled to what the encoder sees, not to the target.
+    model = _simulated_counts_model()
+    rna = model.mdata.mod["rna"]
+    x = np.asarray(rna.X, dtype=np.float64)
+    totals = np.expm1(x).sum(axis=1)
+    layout = model.layouts[model.modalities.index("rna")]
+    assert layout.input_total == pytest.approx(np.median(totals))
+    assert layout.input_total < 0.8 * layout.library_target  # the case the old map got wrong
+    # A decoder that outputs each gene's pooled proportion over the kept genes, whatever the codes.
+    proportions = np.expm1(x).sum(axis=0) / totals.sum()
+    i = model.modalities.index("rna")
+    last = model.module.decoders[i].net[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor(np.log(proportions), dtype=torch.float32))
+    z, w = torch.randn(len(x), 4), torch.randn(len(x), 4)
+    with torch.no_grad():
+        typical = model.module.input_scale_mean("rna", z, w).numpy()
+        own = model.module.input_scale_mean("rna", z, w, torch.tensor(totals, dtype=torch.float32)).numpy()
+        genaug = model.module._decode_to_input_space(i, z, w).numpy()  # what the augmentation cycle encodes
+    np.testing.assert_allclose(genaug, typical, rtol=1e-6)
+    np.testing.assert_allclose(np.expm1(typical).sum(axis=1), layout.input_total, rtol=1e-4)
+    np.testing.assert_allclose(np.expm1(own).sum(axis=1), totals, rtol=1e-4)
+    # Sent back through the input transform, the decoded means are the inputs' per-gene means on the
+    # count scale (the old map, at the library target, put every gene higher by target / input total).
+    np.testing.assert_allclose(np.expm1(own).mean(axis=0), np.expm1(x).mean(axis=0), rtol=1e-3)
+
+
+def test_variance_explained_on_counts_agrees_with_the_reconstructions_sent_through_pp():
+    model = _simulated_counts_model()
+    model.train(max_epochs=150, batch_size=32, lr=3e-3, progress=False, seed=0, early_stopping=False)
+    table = variance_explained(model, key_added=None).table.set_index("modality")
+    assert ((table["r2_total"] >= 0) & (table["r2_total"] <= 1)).all()
+    # Directly: expected counts at each sample's own library over the kept genes, normalised as pp does
+    # (library over all genes, then the target), then log1p; R² against X.
+    rna = model.mdata.mod["rna"]
+    z = model.get_latent(kind="shared")
+    w = model.get_latent(kind="private", modality="rna")
+    library = torch.tensor(np.asarray(rna.layers["counts"], dtype=np.float64).sum(axis=1), dtype=torch.float32)
+    with torch.no_grad():
+        counts = model.module.decode(torch.tensor(z), {"rna": torch.tensor(w)}, {"rna": library})["rna"].numpy()
+    target = rna.uns["omicsdisent"]["target_sum"]
+    x_hat = np.log1p(counts / rna.obs["total_counts"].to_numpy()[:, None] * target)
+    x = np.asarray(rna.X, dtype=np.float64)
+    direct = 1 - ((x - x_hat) ** 2).sum() / ((x - x.mean(axis=0)) ** 2).sum()
+    assert table.loc["rna", "r2_total"] == pytest.approx(direct, abs=1e-4)
+    assert table.loc["rna", "r2_total"] > 0.2  # the model fits: well above a constant
 
 
 def test_bad_n_top_and_a_model_without_data_are_refused(tmp_path):

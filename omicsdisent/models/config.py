@@ -45,6 +45,11 @@ class ModalitySpec:
     library_target: for "nb" only, the total each sample was scaled to before log1p (the
         ``normalize_total`` target), so that decoded counts can be log-normalised and encoded again.
         None means 1e4.
+    input_total: for "nb" only, the typical per-sample total of ``expm1(x)`` over the modality's
+        features, i.e. what the encoder's inputs sum to on the count scale. It is below
+        ``library_target`` when features were selected after normalisation (the target is reached over
+        all genes, the encoder sees only the kept ones). Decoded count proportions are scaled to it
+        before ``log1p`` to land on the encoder's scale. None means ``library_target``.
     input_shape: for image networks, the (channels, height, width) that the flat ``[n, n_features]``
         rows are reshaped to (C-order); None for vector data.
     """
@@ -55,6 +60,7 @@ class ModalitySpec:
     encoder: str = "mlp"
     decoder: str = "mlp"
     library_target: float | None = None
+    input_total: float | None = None
     input_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -67,6 +73,8 @@ class ModalitySpec:
         _check_choice(f"likelihood (modality {self.name!r})", self.likelihood, LIKELIHOODS)
         if self.library_target is not None:
             _check_positive(f"library_target (modality {self.name!r})", self.library_target)
+        if self.input_total is not None:
+            _check_positive(f"input_total (modality {self.name!r})", self.input_total)
         if self.input_shape is not None:
             self.input_shape = tuple(self.input_shape)  # JSON gives a list back
             if (not self.input_shape or any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in self.input_shape)

@@ -62,7 +62,10 @@ class ModalityLayout:
     ``feature_names`` fixes the column order of every tensor; ``target_layer`` is where the likelihood's
     targets are read (``None``: ``X``). For count modalities, ``library_median`` is the median library
     size (total counts per sample) of the training data, used when a sample's own library is unknown,
-    and ``library_target`` the ``normalize_total`` target that ``pp`` used to make ``X``.
+    ``library_target`` the ``normalize_total`` target that ``pp`` used to make ``X``, and ``input_total``
+    the median over training samples of ``sum_g expm1(X_g)`` over the kept features (what the encoder's
+    inputs add up to on the count scale; below ``library_target`` when genes were selected after
+    normalisation). Models saved before ``input_total`` existed load with None (``library_target`` is used).
     """
 
     name: str
@@ -72,6 +75,7 @@ class ModalityLayout:
     target_layer: str | None
     library_median: float | None = None
     library_target: float | None = None
+    input_total: float | None = None
 
     @property
     def n_features(self) -> int:
@@ -200,6 +204,14 @@ def _feature_order(adata: ad.AnnData, layout: ModalityLayout) -> np.ndarray | No
             + "; ".join(parts)
         )
     return names.get_indexer(expected)
+
+
+def input_totals(x: np.ndarray) -> np.ndarray:
+    """Per-sample totals on the count scale of log1p-normalised inputs: ``sum_g expm1(x_g)``, ``[n]``.
+
+    x ``[n, d]`` is a count modality's ``X`` (``log1p`` of counts scaled to the library target).
+    """
+    return np.expm1(np.asarray(x, dtype=np.float64)).sum(axis=1)
 
 
 def _modality_arrays(adata: ad.AnnData, layout: ModalityLayout, order: np.ndarray | None) -> dict:
@@ -399,12 +411,13 @@ class IDMVAE:
                 target_layer=target_layer,
             )
             if layout.uses_library:
-                library = _modality_arrays(adata, layout, None)["library"]
+                arrays = _modality_arrays(adata, layout, None)
                 target_sum = adata.uns.get("omicsdisent", {}).get("target_sum")
                 layout = dataclasses.replace(
                     layout,
-                    library_median=float(np.median(library)),
+                    library_median=float(np.median(arrays["library"])),
                     library_target=None if target_sum is None else float(target_sum),
+                    input_total=float(np.median(input_totals(arrays["x"]))),
                 )
             layouts.append(layout)
 
@@ -425,6 +438,7 @@ class IDMVAE:
                 n_features=lay.n_features,
                 likelihood=lay.likelihood,
                 library_target=lay.library_target if lay.uses_library else None,
+                input_total=lay.input_total if lay.uses_library else None,
             )
             for lay in self.layouts
         ]

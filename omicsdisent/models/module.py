@@ -77,6 +77,8 @@ class IDMVAEModule(nn.Module):
         self.register_buffer("prior_scale_w", torch.ones(config.w_dim), persistent=False)
         library_targets = [s.library_target or DEFAULT_LIBRARY_TARGET for s in specs]
         self.register_buffer("library_target", torch.tensor(library_targets), persistent=False)
+        input_totals = [s.input_total or s.library_target or DEFAULT_LIBRARY_TARGET for s in specs]
+        self.register_buffer("input_total", torch.tensor(input_totals), persistent=False)
         self.z_prior: LatentDiffusionPrior | None = None
         self.w_priors: nn.ModuleList | None = None
         if config.prior == "diffusion":
@@ -116,15 +118,32 @@ class IDMVAEModule(nn.Module):
         return likelihoods.build(spec.likelihood, raw, self.feature_params[m], library)
 
     def _decode_to_input_space(self, m: int, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Likelihood mean of modality m mapped to what its encoder sees (``[n, d]``)."""
+        """Likelihood mean of modality m mapped to what its encoder sees (``[n, d]``), at the typical total."""
+        return self.input_scale_mean(m, z, w)
+
+    def input_scale_mean(
+        self, modality: int | str, z: torch.Tensor, w: torch.Tensor, total: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Likelihood mean of one modality on its encoder's scale, ``[..., d]``; differentiable in z and w.
+
+        The inverse of what ``pp`` does to make ``x``: counts ("nb") give ``log1p(p * total)`` with p the
+        decoded proportions over the modality's features and ``total`` ``[...]`` the sample's
+        ``sum_g expm1(x_g)`` (None: the spec's ``input_total``, the training median); betas give
+        M-values ``log2(b / (1 - b))``; other likelihoods their mean itself.
+        """
+        m = modality if isinstance(modality, int) else self.index(modality)
         spec = self.specs[m]
         raw = self.decoders[m](z, w)
         if spec.likelihood == "nb":
-            return torch.log1p(torch.softmax(raw, dim=-1) * self.library_target[m])
+            if total is None:
+                total = self.input_total[m]
+            else:
+                total = total.unsqueeze(-1)
+            return torch.log1p(torch.softmax(raw, dim=-1) * total)
         if spec.likelihood == "beta":
             b = torch.sigmoid(raw).clamp(likelihoods.BETA_EPS, 1 - likelihoods.BETA_EPS)
             return torch.log2(b) - torch.log2(1 - b)
-        return raw
+        return raw  # the Normal/Laplace location is the decoder output
 
     def _aux_prior_scale(self) -> torch.Tensor:
         return likelihoods.positive(self.aux_prior_raw_scale)

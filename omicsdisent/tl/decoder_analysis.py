@@ -2,8 +2,9 @@
 
 Both work on the *encoder's scale* of each modality, i.e. the scale of ``X`` after
 :func:`omicsdisent.pp.preprocess`: a decoder mean is mapped there as the module maps reconstructions
-(counts: ``log1p`` of the expected counts at the library-size target used by ``pp``; Beta
-likelihoods: M-values ``log2(b / (1 - b))``; Normal/Laplace: the values themselves).
+(:meth:`IDMVAEModule.input_scale_mean`: counts give ``log1p`` of the decoded proportions times the
+sample's total on the encoder's scale, ``sum_g expm1(x_g)``; Beta likelihoods: M-values
+``log2(b / (1 - b))``; Normal/Laplace: the values themselves).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from omicsdisent.errors import InputError
 from omicsdisent.tl.embeddings import uns_safe
 
 _CHUNK = 512
-_BETA_EPS = 1e-5
 
 
 @dataclass
@@ -67,22 +67,6 @@ def _plain(value):
     return value
 
 
-def _input_scale_mean(module, name: str, z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Decoder mean of modality ``name`` on its encoder's scale, [n, d]; differentiable in z and w."""
-    import torch
-
-    i = module.index(name)
-    likelihood = module.specs[i].likelihood
-    if likelihood == "nb":
-        library = module.library_target[i].expand(z.shape[:-1])
-        return torch.log1p(module.decode(z, {name: w}, {name: library})[name])
-    mean = module.decode(z, {name: w})[name]
-    if likelihood == "beta":
-        b = mean.clamp(_BETA_EPS, 1 - _BETA_EPS)
-        return torch.log2(b) - torch.log2(1 - b)
-    return mean
-
-
 def _codes_and_inputs(model, data):
     """(z [n, z_dim], {m: w [n, w_dim]}, {m: x [n, d_m] on the encoder scale}, mask [n, M]) as numpy."""
     from omicsdisent.models.idmvae import as_mudata, build_tensors
@@ -100,7 +84,8 @@ def _codes_and_inputs(model, data):
     return mdata, z, w, x, tensors.batch["mask"].numpy()
 
 
-def _decode_input_scale(model, name: str, z: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _decode_input_scale(model, name: str, z: np.ndarray, w: np.ndarray, totals: np.ndarray | None) -> np.ndarray:
+    """Decoder means on the encoder's scale, float64 [n, d]; ``totals`` [n] for count modalities (else None)."""
     import torch
 
     module = model.module
@@ -110,8 +95,9 @@ def _decode_input_scale(model, name: str, z: np.ndarray, w: np.ndarray) -> np.nd
     for start in range(0, z.shape[0], _CHUNK):
         zt = torch.as_tensor(z[start:start + _CHUNK], dtype=torch.float32, device=device)
         wt = torch.as_tensor(w[start:start + _CHUNK], dtype=torch.float32, device=device)
+        tt = None if totals is None else torch.as_tensor(totals[start:start + _CHUNK], dtype=torch.float32, device=device)
         with torch.no_grad():
-            out.append(_input_scale_mean(module, name, zt, wt).cpu().numpy().astype(np.float64))
+            out.append(module.input_scale_mean(name, zt, wt, tt).cpu().numpy().astype(np.float64))
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
@@ -130,8 +116,10 @@ def variance_explained(
     where f_m is the decoder mean mapped to the encoder's scale, SS sums squares over samples and
     features, and mean(x) is the per-feature mean (MOFA's R² per view). With a nonlinear decoder the
     parts need not add up to the total, and a code that explains nothing gives an R² near 0 or below.
-    For counts, log1p of the expected count sits below the mean of log1p counts where counts are low
-    (Jensen), so a poorly trained count decoder can give a negative R² even for ``r2_total``.
+    Count reconstructions are scaled to each sample's own total on the encoder's scale
+    (``sum_g expm1(x_g)``), so differences in library size are not scored as unexplained variance.
+    log1p of an expected count sits above the mean of log1p counts where counts are low (Jensen), which
+    caps r2_total below 1 for sparse counts.
     (With the diffusion prior, 0 is the mean of the Gaussian the prior is trained towards.)
 
     ``data``: a MuData with the model's features (default: the model's training data). Returns a
@@ -150,8 +138,13 @@ def variance_explained(
         if total <= 0:
             raise InputError(f"modality {name!r}: every feature is constant; there is no variance to explain")
 
+        from omicsdisent.models.idmvae import input_totals
+
+        # Counts: each sample's own total on the encoder's scale, so library size is not counted as unexplained.
+        totals = input_totals(xm) if model.layouts[i].uses_library else None
+
         def r2(z_in, w_in):
-            return float(1.0 - ((xm - _decode_input_scale(model, name, z_in, w_in)) ** 2).sum() / total)
+            return float(1.0 - ((xm - _decode_input_scale(model, name, z_in, w_in, totals)) ** 2).sum() / total)
 
         r_total, r_shared, r_private = r2(zm, wm), r2(zm, np.zeros_like(wm)), r2(np.zeros_like(zm), wm)
         pos_shared, pos_private = max(r_shared, 0.0), max(r_private, 0.0)
@@ -188,11 +181,11 @@ def _sensitivities(model, name: str, z: np.ndarray, w: np.ndarray, wrt: str) -> 
             if wrt == "z":
                 tangent = torch.zeros_like(zt)
                 tangent[:, k] = 1.0
-                _, out = jvp(lambda zz: _input_scale_mean(module, name, zz, wt), (zt,), (tangent,))
+                _, out = jvp(lambda zz: module.input_scale_mean(name, zz, wt), (zt,), (tangent,))
             else:
                 tangent = torch.zeros_like(wt)
                 tangent[:, k] = 1.0
-                _, out = jvp(lambda ww: _input_scale_mean(module, name, zt, ww), (wt,), (tangent,))
+                _, out = jvp(lambda ww: module.input_scale_mean(name, zt, ww), (wt,), (tangent,))
             columns.append(out.detach().abs().sum(0).cpu().numpy().astype(np.float64))
         part = np.stack(columns, axis=1)
         total = part if total is None else total + part
