@@ -79,6 +79,41 @@ def test_survival_and_one_year_share_splits_and_rare_labels_are_reported(tmp_pat
         assert np.isfinite(out.one_year[y_train]).all() and np.isfinite(out.one_year[y_test]).all()
 
 
+def test_a_rare_subtype_leaves_the_subtype_task_and_the_others_stay():
+    tb = _load_script()
+    subtype = np.array(["A"] * 40 + ["B"] * 30 + ["C"] * 4 + [""] * 6)
+    nan = np.full(80, np.nan)
+    out = tb.Outcomes(subtype=subtype, time=nan, event=nan, one_year=nan)
+    splits, skipped = tb.task_splits(out, n_splits=3, seed=0)
+    assert "subtype" not in skipped
+    used = np.unique(np.concatenate([np.concatenate(split) for split in splits["subtype"]]))
+    assert set(subtype[used]) == {"A", "B"} and len(used) == 70
+    out.subtype[:] = np.array(["A"] * 75 + ["B"] * 5)
+    splits, skipped = tb.task_splits(out, n_splits=3, seed=0)
+    assert "subtype" in skipped and "need 2 or more" in skipped["subtype"]
+
+
+def test_subsample_keeps_the_share_of_deaths_and_is_seeded():
+    import anndata as ad
+    import mudata as md
+
+    tb = _load_script()
+    rng = np.random.default_rng(0)
+    n = 400
+    obs = pd.DataFrame({"OS_event": np.where(rng.random(n) < 0.15, 1.0, 0.0)}, index=[f"p{i}" for i in range(n)])
+    obs.iloc[:20, 0] = np.nan
+    mdata = md.MuData({"rna": ad.AnnData(rng.normal(size=(n, 3)), obs=obs.copy())})
+    mdata.obs["OS_event"] = obs["OS_event"]
+    rows = tb.subsample_patients(mdata, 80, seed=1)
+    assert len(rows) == 80 and len(np.unique(rows)) == 80
+    np.testing.assert_array_equal(rows, tb.subsample_patients(mdata, 80, seed=1))
+    assert not np.array_equal(rows, tb.subsample_patients(mdata, 80, seed=2))
+    deaths = np.nansum(obs["OS_event"].to_numpy()[rows])
+    assert abs(deaths - 80 * np.nansum(obs["OS_event"]) / n) <= 1
+    with pytest.raises(InputError, match="--subsample 400"):
+        tb.subsample_patients(mdata, 400, seed=0)
+
+
 # -- the 1-year label -------------------------------------------------------------------------------
 def test_one_year_mortality_rule_and_its_edges():
     cases = [  # (time in days, event, label)

@@ -137,14 +137,35 @@ def log(message: str) -> None:
 
 
 # -- data -----------------------------------------------------------------------------------------
-def load_cohort(spec: CohortSpec):
-    """The cohort's MuData, every modality preprocessed as continuous (or as ``spec.types`` says)."""
+def load_cohort(spec: CohortSpec, subsample: int | None = None, seed: int = 0):
+    """The cohort's MuData, every modality preprocessed as continuous (or as ``spec.types`` says).
+
+    ``subsample``: keep that many patients (see :func:`subsample_patients`) *before* preprocessing,
+    so feature selection and scaling see only them, as they would for a cohort of that size.
+    """
     mdata = spec.load()
+    if subsample is not None:
+        mdata = mdata[subsample_patients(mdata, subsample, seed)].copy()
     for name, how in spec.log.items():  # modalities with their own log transform first
         od.pp.preprocess_continuous(mdata.mod[name], log=how, name=name)
     mdata.update()
     od.pp.preprocess(mdata, types={m: t for m, t in spec.types.items() if m not in spec.log})
     return mdata
+
+
+def subsample_patients(mdata, n: int, seed: int) -> np.ndarray:
+    """Row positions of ``n`` patients drawn without replacement, stratified by the survival event
+    (death, censored, unknown), so a small cohort keeps the full cohort's share of deaths."""
+    from sklearn.model_selection import train_test_split
+
+    if not 1 < n < mdata.n_obs:
+        raise InputError(f"--subsample {n}: expected between 2 and the cohort's {mdata.n_obs - 1} patients")
+    event = pd.to_numeric(mdata.obs["OS_event"], errors="coerce") if "OS_event" in mdata.obs else None
+    strata = None if event is None else event.map({1.0: "death", 0.0: "censored"}).fillna("unknown").to_numpy()
+    if strata is not None and pd.Series(strata).value_counts().min() < 2:
+        strata = None
+    keep, _ = train_test_split(np.arange(mdata.n_obs), train_size=n, stratify=strata, random_state=seed)
+    return np.sort(keep)
 
 
 def modality_matrix(mdata, name: str) -> np.ndarray:
@@ -352,8 +373,12 @@ def task_splits(out: Outcomes, n_splits: int, seed: int) -> tuple[dict, dict]:
     splits, skipped = {}, {}
     labelled = np.flatnonzero(out.subtype != "")
     classes = pd.Series(out.subtype[labelled]).value_counts()
-    if len(classes) < 2 or classes.min() < MIN_MINORITY:
-        skipped["subtype"] = f"subtype classes {classes.to_dict()}: need 2 or more, each with {MIN_MINORITY}+ patients"
+    kept = classes[classes >= MIN_MINORITY]
+    # A class too rare to appear in every test part and inner fold leaves the subtype task (a small
+    # subsample keeps its common subtypes rather than losing the task).
+    labelled = labelled[np.isin(out.subtype[labelled], kept.index)]
+    if len(kept) < 2:
+        skipped["subtype"] = f"subtype classes {classes.to_dict()}: need 2 or more with {MIN_MINORITY}+ patients each"
     else:
         splits["subtype"] = [(s.train, s.test) for s in
                              (_reindex(split, labelled) for split in
@@ -500,7 +525,11 @@ def protocol_text(n_splits: int, seed: int) -> str:
 - **1-year mortality label**: death before day 365 = 1; alive with follow-up of at least 365 days =
   0; everyone else is excluded (alive with shorter follow-up, and deaths on or after day 365).
 - **A task runs** when its rarer class (or the events, or the censored) counts at least
-  {MIN_MINORITY} patients in the cohort; otherwise it is reported as n/a with the counts.
+  {MIN_MINORITY} patients in the cohort; otherwise it is reported as n/a with the counts. A subtype
+  with fewer than {MIN_MINORITY} patients leaves the subtype task (the other subtypes stay).
+- **Subsamples** (`--subsample N`, reported as `COHORT_nN`): N patients drawn once (seed {seed}),
+  stratified by the survival event, *before* preprocessing, so feature selection, scaling and every
+  fit see only them.
 - **Statistics.** Mean ± sd over the splits. Against PCA on the concatenation: the mean over splits
   of the paired difference (method minus PCA) and the two-sided Wilcoxon signed-rank p on the same
   splits (no correction for the many comparisons). `majority_class` is the accuracy of always
@@ -583,6 +612,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="Cohort configurations (default: the four real ones).")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
                         help="Methods; pca_single is one PCA per omics. pca_concat is the paired reference.")
+    parser.add_argument("--subsample", nargs="+", default=["all"], metavar="N",
+                        help="Cohort sizes: 'all' (the whole cohort) and/or patient counts, each a seeded "
+                             "subsample stratified by the survival event, drawn before preprocessing; a "
+                             "subsample is reported as COHORT_nN (default: all).")
     parser.add_argument("--splits", type=int, default=N_SPLITS, help="Train/test splits per cohort (seeds seed..).")
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="VAE epochs (default: the package default, min(400, max(50, 4000 steps)), "
@@ -595,6 +628,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.splits < 1:
         parser.error("--splits must be at least 1")
+    try:
+        args.subsample = [None if v == "all" else int(v) for v in args.subsample]
+    except ValueError:
+        parser.error(f"--subsample takes 'all' or patient counts, got {' '.join(args.subsample)}")
+    if any(v is not None and v < 2 for v in args.subsample):
+        parser.error("--subsample counts must be at least 2")
     if args.max_epochs is not None and args.max_epochs < 1:
         parser.error("--max-epochs must be at least 1")
     if args.threads < 1:
@@ -637,12 +676,14 @@ def thread_limit(threads: int):
 
 def _run(args: argparse.Namespace, command: str, out: Path, start: float) -> Path:
     all_rows, cohorts, fit_seconds, timings, fit_info, from_cache = [], {}, {}, {}, {}, {}
-    for cohort in args.cohorts:
-        spec = COHORTS[cohort]
+    runs = [(name, size) for name in args.cohorts for size in args.subsample]
+    for name, size in runs:
+        spec = COHORTS[name]
+        cohort = name if size is None else f"{name}_n{size}"
         step = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # mirror-only columns are checked below
-            mdata = load_cohort(spec)
+            mdata = load_cohort(spec, size, args.seed)
         outcome = outcomes(mdata, spec.label)
         counts = cohort_counts(outcome)
         timings[cohort] = {"load and preprocess": time.perf_counter() - step}
@@ -661,7 +702,10 @@ def _run(args: argparse.Namespace, command: str, out: Path, start: float) -> Pat
         step = time.perf_counter()
         all_rows += probe_cohort(cohort, embeddings, outcome, splits, args.seed)
         timings[cohort]["probes"] = time.perf_counter() - step
-        cohorts[cohort] = {"description": spec.description, "counts": counts, "skipped": skipped,
+        description = spec.description if size is None else (
+            f"{spec.description}; a subsample of {size} patients (seed {args.seed}, stratified by the survival "
+            "event, drawn before preprocessing)")
+        cohorts[cohort] = {"description": description, "counts": counts, "skipped": skipped,
                            "modalities": {m: int(a.n_vars) for m, a in mdata.mod.items()},
                            "preprocessing": mdata.uns["omicsdisent"]["preprocessing"]}
 
@@ -670,6 +714,7 @@ def _run(args: argparse.Namespace, command: str, out: Path, start: float) -> Pat
     results = pd.DataFrame(all_rows, columns=columns)
     protocol = {
         "command": command, "splits": args.splits, "seed": args.seed, "threads": args.threads,
+        "subsample": args.subsample,
         "max_epochs": args.max_epochs, "cohorts": cohorts, "methods": args.methods,
         "test_fraction": TEST_FRACTION, "inner_folds": INNER_FOLDS, "logistic_Cs": list(LOGISTIC_CS),
         "cox_penalizers": list(COX_PENALIZERS), "pca_components": PCA_COMPONENTS, "pca_prefixes": list(PCA_PREFIXES),
