@@ -185,6 +185,9 @@ def test_cox_probe_finds_the_risk_and_ignores_the_test_rows():
                              rng.permutation(e[test]), prefixes=[4, 8], seed=0)
     assert scrambled.params == result.params and scrambled.inner_scores == result.inner_scores
     assert scrambled.metrics["c_index"] < result.metrics["c_index"]
+    # The metrics beyond Harrell's C, on the same test rows.
+    assert result.metrics["uno_c"] > 0.65 and result.metrics["auc_1y"] > 0.65 and 0 < result.metrics["ibs"] < 0.25
+    assert scrambled.metrics["uno_c"] < result.metrics["uno_c"] and scrambled.metrics["ibs"] > result.metrics["ibs"]
 
 
 # -- the script end to end --------------------------------------------------------------------------
@@ -206,6 +209,8 @@ def test_script_runs_end_to_end_refuses_to_overwrite_and_reuses_its_embeddings(t
     assert results["value"].notna().all()
     markdown = (out / "tcga.md").read_text()
     assert "| pca_concat | pca |" in markdown and "Paired against PCA" in markdown
+    assert set(results.loc[results["task"] == "survival", "metric"]) == {"c_index", "uno_c", "auc_1y", "auc_3y",
+                                                                          "auc_5y", "ibs"}
     assert "read from the cache" not in markdown
     assert "2 seeded splits (seeds 0-1)" in markdown
 

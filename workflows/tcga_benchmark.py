@@ -69,12 +69,12 @@ MIN_MINORITY = 10
 REFERENCE = ("pca_concat", "pca")
 TASK_METRICS = {
     "subtype": ("accuracy", "macro_f1"),
-    "survival": ("c_index",),
+    "survival": ("c_index", "uno_c", "auc_1y", "auc_3y", "auc_5y", "ibs"),
     "one_year": ("accuracy", "auroc"),
 }
 TASK_TITLES = {
     "subtype": "PAM50 subtype (logistic regression)",
-    "survival": "Overall survival (penalised Cox, C-index)",
+    "survival": "Overall survival (penalised Cox; Harrell's and Uno's C, AUC at 1/3/5 years, integrated Brier score)",
     "one_year": "1-year mortality (logistic regression)",
 }
 VAE_METHODS = {  # method -> ModelConfig fields on top of the package defaults
@@ -493,8 +493,13 @@ def protocol_text(n_splits: int, seed: int) -> str:
   - Overall survival: Cox model with a ridge penalty (`omicsdisent.tl.benchmark.ridge_cox`: Newton
     steps on the Breslow partial likelihood, with lifelines' penalizer scaling; without tied times it
     gives lifelines' `CoxPHFitter(penalizer, l1_ratio=0)` coefficients, in milliseconds instead of
-    tenths of a second), penalizer in {list(COX_PENALIZERS)} chosen by the inner C-index; Harrell's C
-    (lifelines `concordance_index`) on the test part.
+    tenths of a second), penalizer in {list(COX_PENALIZERS)} chosen by the inner C-index. On the test
+    part: Harrell's C (lifelines `concordance_index`), Uno's IPCW C truncated at the 95th percentile of
+    the test times, the cumulative/dynamic AUC at 1, 3 and 5 years (a horizon with no test death by it
+    or nobody followed past it is NaN in that split), and the integrated Brier score of the Breslow
+    survival curves over the 5th-95th percentile of the test times (scikit-survival; the censoring
+    weights from the training part, the test part censored at its last training time; see
+    `omicsdisent.tl.survival_metrics`).
   - PCA embeddings: the number of leading components, in {list(PCA_PREFIXES)}, is chosen jointly with
     `C` or the penalizer by the same inner cross-validation.
 - **1-year mortality label**: death before day 365 = 1; alive with follow-up of at least 365 days =
