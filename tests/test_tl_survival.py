@@ -173,3 +173,14 @@ def test_endpoint_errors_name_the_missing_columns_or_the_conflict():
         survival(adata, endpoint="PFI", time="days")
     with pytest.raises(InputError, match="endpoint='EFS'"):
         survival(adata, endpoint="EFS")
+
+
+def test_blocks_say_which_code_drives_the_risk():
+    adata = _cohort()  # the hazard follows dim 0 of X_shared; X_private_rna is noise
+    res = survival(adata, rep="both", key_added="surv")
+    blocks = res.blocks
+    assert list(blocks.index) == ["z", "w_rna"]
+    assert blocks.loc["z", "share"] > 0.9 and blocks.loc["z", "hr_per_sd"] > 2.0
+    assert blocks["share"].sum() == pytest.approx(1.0)
+    assert [b["block"] for b in res.to_dict()["blocks"]] == ["z", "w_rna"]
+    assert "risk by block: z sd" in res.format()

@@ -136,6 +136,7 @@ def build_report(
         _umap(data, label, seed, pl, tl),
         _classification(data, label, cv, seed, pl, tl),
         _survival(data, time, event, cv, seed, pl, tl, endpoint),
+        *([_prognostic_head(model, data)] if getattr(model.module, "head", None) is not None else []),
         _variance(model, data, pl, tl),
         _features(model, data, tl),
         _probes(data, label, cv, seed, pl, tl),
@@ -274,6 +275,33 @@ def _survival(data, time, event, cv, seed, pl, tl, endpoint=None) -> Section:
                 break
 
     _guarded(section, step, "Survival")
+    return section
+
+
+def _prognostic_head(model, data) -> Section:
+    """The supervised head of a model fitted with ``supervise``: what it predicts and which block drives it."""
+    from omicsdisent.tl.survival_metrics import block_attribution
+
+    section = Section("head", f"Supervised head ({model.config.supervise})")
+    if not _has_modalities(data):
+        section.note("The embeddings file holds no modalities (an .h5ad); the head's predictions need the data.")
+        return section
+
+    def step(s):
+        table_ = model.predict(data)
+        s.add(paragraph(
+            f"A linear head on {model.config.supervise_inputs} trained jointly with the model (weight "
+            f"{model.config.supervise_weight:g}); these are its in-sample predictions, not held-out ones.", "metric"))
+        if model.module.head.kind == "survival":
+            parts = table_[[c for c in table_.columns if c.startswith("risk_")]]
+            attribution = block_attribution(parts.rename(columns=lambda c: c.removeprefix("risk_")))
+            s.add(paragraph("Which block drives the risk: sd of each block's part of the log hazard over the "
+                            "samples, the hazard ratio per sd (exp(sd)) and the share of the variance."))
+            s.add(table(attribution))
+        else:
+            s.add(table(table_["prediction"].value_counts(sort=False).rename("samples").to_frame()))
+
+    _guarded(section, step, "The supervised head")
     return section
 
 

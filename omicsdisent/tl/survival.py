@@ -19,10 +19,11 @@ import pandas as pd
 
 from omicsdisent.errors import InputError
 from omicsdisent.tl.classify import _check_cv, _json_float, _json_value
-from omicsdisent.tl.embeddings import embedding_matrix, numeric_obs_column, set_obs, uns_safe
+from omicsdisent.tl.embeddings import embedding_matrix, numeric_obs_column, set_obs, short_name, uns_safe
 from omicsdisent.tl.survival_metrics import (
     DEFAULT_HORIZONS,
     YEAR_DAYS,
+    block_attribution,
     breslow_cumulative_hazard,
     check_horizons,
     cox_survival,
@@ -59,7 +60,11 @@ class SurvivalResult:
     why it is NaN in some fold (e.g. a horizon beyond follow-up). ``horizons``: years.
     ``survival_at``: out-of-fold predicted survival probability per kept sample (rows) at each
     horizon (columns ``auc_1y``... named as the metrics, values S(h | x) of the fold's Cox model with
-    its training part's Breslow baseline). ``times``: the time (days) per kept sample.
+    its training part's Breslow baseline). ``times``: the time (days) per kept sample. ``blocks``:
+    which block of ``rep`` (``z``, ``w_rna``, ...) drives the risk of the fit on all samples, indexed by
+    block: ``sd`` of the block's part of the linear predictor over the samples, ``hr_per_sd`` =
+    exp(sd) and ``share`` of the parts' summed variance (the linear predictor splits exactly by block;
+    this split is also the integrated-gradients attribution from the mean sample).
     """
 
     time: str
@@ -91,6 +96,7 @@ class SurvivalResult:
     horizons: tuple[float, ...] = DEFAULT_HORIZONS
     survival_at: pd.DataFrame | None = None
     times: pd.Series | None = None
+    blocks: pd.DataFrame | None = None
 
     @property
     def group_sizes(self) -> dict[str, int]:
@@ -120,6 +126,8 @@ class SurvivalResult:
             "metrics_skipped": dict(self.skipped or {}),
             "per_fold": [{k: _json_value(v) for k, v in row.items()} for row in self.per_fold.to_dict("records")],
             "hazard_ratios": [{k: _json_value(v) for k, v in row.items()} for row in hr.to_dict("records")],
+            "blocks": [] if self.blocks is None else [
+                {"block": b, **{k: _json_float(v) for k, v in row.items()}} for b, row in self.blocks.iterrows()],
             "groups": self.groups,
             "n_clusters": int(self.n_clusters) if self.groups == "clusters" else None,
             "group_sizes": self.group_sizes,
@@ -151,6 +159,10 @@ class SurvivalResult:
                 continue
             note = f" ({self.skipped[name]})" if self.skipped and name in self.skipped else ""
             lines.append(f"  {_metric_label(name)} {value['mean']:.3f} ± {value['sd']:.3f}{note}")
+        if self.blocks is not None and len(self.blocks) > 1:
+            parts = ", ".join(f"{b} sd {r['sd']:.3g} (HR per sd {r['hr_per_sd']:.3g}, {r['share']:.0%})"
+                              for b, r in self.blocks.iterrows())
+            lines.append(f"  risk by block: {parts}")
         lines.append("hazard ratios per sd (fit on all samples):")
         table = self.hazard_ratios[["hr", "hr_lower_95", "hr_upper_95", "p"]].copy()
         table.columns = ["HR", "lower 95%", "upper 95%", "p"]
@@ -352,6 +364,10 @@ def survival(
         }
     ).reindex(names)
     hazard_ratios.index.name = "dimension"
+    coefficients = hazard_ratios["coef"].to_numpy(dtype=float)
+    starts = np.cumsum([0] + [int(np.asarray(data.obsm[k]).reshape(data.n_obs, -1).shape[1]) for k in keys])
+    blocks = block_attribution(pd.DataFrame({
+        short_name(k): standardised[:, a:b] @ coefficients[a:b] for k, a, b in zip(keys, starts[:-1], starts[1:])}))
 
     if groups == "median":
         labels = np.where(risk > np.median(risk), "high", "low")
@@ -420,6 +436,7 @@ def survival(
         skipped=skipped,
         horizons=horizons,
         times=pd.Series(t, index=kept_names, name="time"),
+        blocks=blocks,
         survival_at=pd.DataFrame(survival_at, index=kept_names, columns=[horizon_key(h) for h in horizons]),
     )
     if key_added is not None:
@@ -429,6 +446,7 @@ def survival(
             **result.to_dict(),
             "per_fold": per_fold,
             "hazard_ratios": hazard_ratios,
+            "blocks": blocks,
             "km": km.assign(group=km["group"].astype(str)),
         })
     return result

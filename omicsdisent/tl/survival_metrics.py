@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from omicsdisent.errors import InputError
 
@@ -168,3 +169,19 @@ def held_out_metrics(
         else:
             skipped["ibs"] = "the test follow-up times span no interval"
     return metrics, skipped
+
+
+def block_attribution(contributions: pd.DataFrame) -> pd.DataFrame:
+    """Which block drives the risk: per block column of ``contributions`` (log-hazard parts, one row per
+    patient), ``sd`` of the part over patients, ``hr_per_sd`` = exp(sd) (the hazard ratio between
+    patients one sd apart in that block alone) and ``share`` = its variance over the sum of the
+    blocks' variances. Rows with NaN (no modality) are left out."""
+    frame = contributions.dropna()
+    sd = frame.std(ddof=1)
+    variance = sd**2
+    total = float(variance.sum())
+    return pd.DataFrame({
+        "sd": sd,
+        "hr_per_sd": np.exp(sd),
+        "share": variance / total if total > 0 else np.nan,
+    }).rename_axis("block")
