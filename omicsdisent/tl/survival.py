@@ -197,8 +197,6 @@ def survival(
     time: str = "OS_time",
     event: str = "OS_event",
     rep: str | Sequence[str] = "X_shared",
-    endpoint: str | None = None,
-    horizons: Sequence[float] = DEFAULT_HORIZONS,
     cv: int = 5,
     penalizer: float = 0.1,
     l1_ratio: float = 0.0,
@@ -206,6 +204,8 @@ def survival(
     n_clusters: int = 2,
     seed: int = 0,
     key_added: str | None = "survival",
+    endpoint: str | None = None,
+    horizons: Sequence[float] = DEFAULT_HORIZONS,
 ) -> SurvivalResult:
     """Relate overall survival to an embedding with a penalised Cox model.
 
