@@ -184,3 +184,16 @@ def test_fit_supervise_then_predict_from_one_modality_on_the_command_line(tmp_pa
     bad = CliRunner().invoke(main, ["fit", str(files["rna"]), str(files["methyl"]), "--supervise", "survival:EFS",
                                     "--out", str(tmp_path / "bad"), *fast])
     assert bad.exit_code == 1 and "supervise='survival:EFS'" in bad.output and not (tmp_path / "bad").exists()
+
+
+def test_the_cox_head_does_not_push_the_shared_signal_into_the_private_codes():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "supervised_decomposition.py"
+    spec = importlib.util.spec_from_file_location("supervised_decomposition", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = module.run(samples=400, features=60, epochs=15, weights=[10.0])
+    assert report["w_to_shared_increase"]["cox_weight_10"] <= 0.05
+    assert report["cox_weight_10"]["z_to_shared"] >= report["unsupervised"]["z_to_shared"] - 0.05
