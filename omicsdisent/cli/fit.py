@@ -32,7 +32,8 @@ import click
               help="Train a head on z jointly with the model: a Cox term on a survival endpoint (OS, PFI, DSS, DFI "
                    "from --clinical's TCGA-CDR columns; default OS) or a cross-entropy term on an obs column. "
                    "Patients without the outcome still train the rest.")
-@click.option("--supervise-weight", type=float, default=1.0, show_default=True, help="Weight of the supervised term.")
+@click.option("--supervise-weight", type=float, default=1.0, show_default=True, help="Weight of the supervised term. The model's reconstruction sums over every feature, so "
+                   "with thousands of features the term needs a weight near 100 to shape the codes.")
 @click.option("--supervise-inputs", type=click.Choice(["z", "z+w"]), default="z", show_default=True,
               help="The head reads the shared code only, or the shared and every private code.")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs (default: about 4,000 steps, 50-400 epochs).")
