@@ -54,8 +54,14 @@ def cohort(tmp_path_factory):
     adata.obsm["X_shared"] = shared
     adata.write_h5ad(bare)
     cdr = folder / "cdr.tsv"
+    # Progression-free interval driven by dimension 2 (its own stream: the draws above stay as they were).
+    pfi_rng = np.random.default_rng(1)
+    progression = pfi_rng.exponential(600.0 * np.exp(-1.5 * shared[:, 2]))
+    pfi_censor = pfi_rng.uniform(200.0, 3000.0, size=n)
     pd.DataFrame({"bcr_patient_barcode": patients, "type": "BRCA", "OS": event.astype(int),
-                  "OS.time": time, "stage": rng.choice(["I", "II"], size=n)}).to_csv(cdr, sep="\t", index=False)
+                  "OS.time": time, "stage": rng.choice(["I", "II"], size=n),
+                  "PFI": (progression <= pfi_censor).astype(int), "PFI.time": np.minimum(progression, pfi_censor),
+                  }).to_csv(cdr, sep="\t", index=False)
     months = folder / "months.csv"
     pd.DataFrame({"patient": patients, "months": time / 30.4375,
                   "status": np.where(event == 1, "Dead", "Alive")}).to_csv(months, index=False)
@@ -99,6 +105,23 @@ def test_survival_with_cdr_clinical_prints_c_index_hazard_ratios_and_log_rank(co
     assert payload["n_samples"] == 200 and payload["logrank_p"] < 1e-4
 
 
+def test_survival_endpoint_pfi_reads_the_cdr_pfi_columns_and_reports_held_out_metrics(cohort, tmp_path):
+    out = tmp_path / "pfi.json"
+    result = _run("survival", cohort["bare"], "--clinical", cohort["cdr"], "--endpoint", "PFI", "--horizons", "1,3",
+                  "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "'PFI_time'" in result.output and "Uno's C" in result.output and "AUC at 3y" in result.output
+    payload = json.loads(out.read_text())
+    assert payload["endpoint"] == "PFI" and payload["time"] == "PFI_time"
+    hr = {row["dimension"]: row for row in payload["hazard_ratios"]}
+    assert hr["z_2"]["hr"] > 2.0 and hr["z_1"]["hr"] < 1.5  # PFI's driver, not OS's
+    assert payload["horizons_years"] == [1.0, 3.0]
+    assert set(payload["metrics"]) == {"c_index", "uno_c", "auc_1y", "auc_3y", "ibs"}
+    assert payload["metrics"]["uno_c"]["mean"] > 0.65 and payload["metrics"]["auc_1y"]["mean"] > 0.65
+    assert 0 < payload["metrics"]["ibs"]["mean"] < 0.25
+    assert all(set(row) >= {"uno_c", "auc_1y", "ibs"} for row in payload["per_fold"])
+
+
 def test_survival_reads_named_clinical_columns_in_months(cohort):
     result = _run("survival", cohort["bare"], "--clinical", cohort["months"], "--time", "months",
                   "--event", "status", "--time-unit", "months", "--groups", "clusters", "--n-clusters", "3")
@@ -133,6 +156,10 @@ def test_survival_uses_obs_columns_of_the_embeddings_file_in_embeds_output_folde
         (["survival", "{h5mu}", "--time-unit", "months"], ["--time-unit applies to the --clinical file"]),
         (["survival", "{bare}", "--clinical", "{cdr}", "--time", "OS.time"], ["--time and --event", "set both"]),
         (["survival", "{h5mu}", "--out", "{folder}/no/dir/x.json"], ["no such folder"]),
+        (["survival", "{bare}", "--clinical", "{cdr}", "--endpoint", "DSS"], ["'DSS_time'", "'DSS.time'"]),
+        (["survival", "{h5mu}", "--endpoint", "PFI", "--time", "OS_time2"], ["--endpoint", "leave --time"]),
+        (["survival", "{h5mu}", "--horizons", "1,x"], ["--horizons '1,x'"]),
+        (["survival", "{h5mu}", "--horizons", "0"], ["horizons", "positive"]),
     ],
 )
 def test_bad_input_gives_a_one_line_error(cohort, args, fragments):

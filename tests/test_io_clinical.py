@@ -86,3 +86,48 @@ def test_os_time_days_with_os_event_is_recognised_without_naming_columns(tmp_pat
     table = read_clinical(path)
     assert table["OS_time"].tolist() == [100.0, 250.5]
     assert table["OS_event"].tolist() == [1.0, 0.0]
+
+
+def test_tcga_cdr_endpoints_pfi_dss_dfi_are_standardised_beside_os():
+    df = pd.DataFrame({
+        "bcr_patient_barcode": ["TCGA-A1-A0SB", "TCGA-A1-A0SD", "TCGA-A2-A04N"],
+        "OS": [1, 0, 0], "OS.time": [614.0, 242.0, 100.0],
+        "PFI": [1, "#N/A", 0], "PFI.time": [300.0, 242.0, "[Not Available]"],
+        "DSS": ["1", "0", ""], "DSS.time": [614, 242, 100],
+        "DFI": [0, 1, 0], "DFI.time": [-5.0, 120.0, 80.0],
+    })
+    df.loc[1, "PFI"] = np.nan
+    out = standardise_survival(df)
+    np.testing.assert_array_equal(out["PFI_event"].to_numpy(), [1.0, np.nan, 0.0])
+    np.testing.assert_array_equal(out["PFI_time"].to_numpy(), [300.0, 242.0, np.nan])
+    np.testing.assert_array_equal(out["DSS_event"].to_numpy(), [1.0, 0.0, np.nan])
+    np.testing.assert_array_equal(out["DSS_time"].to_numpy(), [614.0, 242.0, 100.0])
+    # A negative time is kept for the analysis to count and drop, as for OS.
+    np.testing.assert_array_equal(out["DFI_time"].to_numpy(), [-5.0, 120.0, 80.0])
+    assert "PFI, DSS, DFI" in out.attrs["survival"] and "TCGA-CDR" in out.attrs["survival"]
+
+
+def test_an_endpoint_without_os_is_still_read():
+    out = standardise_survival(pd.DataFrame({"PFI": [1, 0], "PFI.time": [10.0, 20.0]}))
+    assert "OS_time" not in out.columns
+    np.testing.assert_array_equal(out["PFI_event"].to_numpy(), [1.0, 0.0])
+    assert out.attrs["survival"].startswith("none found; also PFI")
+
+
+@pytest.mark.parametrize(("column", "value", "fragment"), [
+    ("PFI", 2, "column 'PFI' holds unrecognised survival events ['2']"),
+    ("PFI.time", "soon", "column 'PFI.time' holds non-numeric survival times such as 'soon'"),
+])
+def test_bad_endpoint_values_are_errors_naming_the_column(column, value, fragment):
+    df = pd.DataFrame({"PFI": [1, 0], "PFI.time": [10.0, 20.0]}).astype(object)
+    df.loc[0, column] = value
+    with pytest.raises(InputError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+        standardise_survival(df, label="cdr.tsv")
+
+
+def test_endpoint_columns_name_the_standardised_pair():
+    from omicsdisent.io.clinical import endpoint_columns
+
+    assert endpoint_columns("pfi") == ("PFI_time", "PFI_event")
+    with pytest.raises(InputError, match="endpoint='PFS': expected one of OS, PFI, DSS, DFI"):
+        endpoint_columns("PFS")

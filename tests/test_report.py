@@ -73,8 +73,8 @@ def test_report_has_every_section_with_embedded_png_figures_and_nothing_external
     parsed.feed(text)
     assert parsed.sections == SECTIONS
     assert parsed.notes == 0  # every analysis ran on this data
-    # training curves, UMAP, confusion matrix, Kaplan-Meier, variance explained, probes
-    assert len(parsed.images) == 6
+    # training curves, UMAP, confusion matrix, Kaplan-Meier, calibration, variance explained, probes
+    assert len(parsed.images) == 7
     for src in parsed.images:
         prefix = "data:image/png;base64,"
         assert src.startswith(prefix)
@@ -251,7 +251,7 @@ def test_report_renders_in_headless_chromium_without_console_errors(run, tmp_pat
     assert state["errors"] == []
     assert state["title"] == "omicsdisent report"
     assert state["sections"] == SECTIONS
-    assert len(state["images"]) == 6
+    assert len(state["images"]) == 7
     for complete, width, height in state["images"]:
         assert complete and width > 0 and height > 0
 

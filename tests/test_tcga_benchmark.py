@@ -220,6 +220,9 @@ def test_cox_probe_finds_the_risk_and_ignores_the_test_rows():
                              rng.permutation(e[test]), prefixes=[4, 8], seed=0)
     assert scrambled.params == result.params and scrambled.inner_scores == result.inner_scores
     assert scrambled.metrics["c_index"] < result.metrics["c_index"]
+    # The metrics beyond Harrell's C, on the same test rows.
+    assert result.metrics["uno_c"] > 0.65 and result.metrics["auc_1y"] > 0.65 and 0 < result.metrics["ibs"] < 0.25
+    assert scrambled.metrics["uno_c"] < result.metrics["uno_c"] and scrambled.metrics["ibs"] > result.metrics["ibs"]
 
 
 # -- the script end to end --------------------------------------------------------------------------
@@ -241,6 +244,8 @@ def test_script_runs_end_to_end_refuses_to_overwrite_and_reuses_its_embeddings(t
     assert results["value"].notna().all()
     markdown = (out / "tcga.md").read_text()
     assert "| pca_concat | pca |" in markdown and "Paired against PCA" in markdown
+    assert set(results.loc[results["task"] == "survival", "metric"]) == {"c_index", "uno_c", "auc_1y", "auc_3y",
+                                                                          "auc_5y", "ibs"}
     assert "read from the cache" not in markdown
     assert "2 seeded splits (seeds 0-1)" in markdown
 
@@ -260,3 +265,42 @@ def test_script_runs_end_to_end_refuses_to_overwrite_and_reuses_its_embeddings(t
         (out / name).unlink()
     assert tb.main([*argv[:-1], "3"]) == 2
     assert "other settings" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_supervised_rows_are_fitted_inside_each_split_on_a_two_split_smoke_run(tmp_path):
+    tb = _load_script()
+    out = tmp_path / "run"
+    assert tb.main(["--out", str(out), "--cohorts", "simulated", "--splits", "2", "--max-epochs", "2",
+                    "--methods", "pca_concat", "--supervised", "all"]) == 0
+    results = pd.read_csv(out / "results.csv")
+    survival = results[results["task"] == "survival"]
+    supervised = survival[survival["method"].isin(["idmvae_supervised", "coxnet", "pca_cox"])]
+    assert set(zip(supervised["method"], supervised["embedding"])) == {
+        ("idmvae_supervised", "head"), ("coxnet", "features"), ("pca_cox", "pca")}
+    assert len(supervised) == 3 * 2 * 6  # methods x splits x metrics
+    harrell = supervised[supervised["metric"] == "c_index"]
+    chosen = harrell[harrell["method"] == "idmvae_supervised"]["penalizer"]  # the inner choice of the Cox weight
+    assert chosen.isin([1.0, 10.0, 100.0]).all()
+    assert harrell["value"].between(0.5, 1.0).all()
+    ibs = supervised[supervised["metric"] == "ibs"].set_index(["method", "split"])["value"]
+    assert ibs.between(0.0, 0.4).all() and ibs.loc["coxnet"].max() < 0.25
+    # The test rows are the reference's test rows: the same n_test per split.
+    reference = survival[(survival["method"] == "pca_concat") & (survival["metric"] == "c_index")]
+    assert (harrell.groupby("split")["n_test"].first() == reference.set_index("split")["n_test"]).all()
+    markdown = (out / "tcga.md").read_text()
+    assert "| coxnet | features |" in markdown and "fitted inside each survival split" in markdown
+
+    # Coxnet's and PCA + Cox's choices do not depend on the test part's outcomes.
+    mdata = tb.load_cohort(tb.COHORTS["simulated"])
+    outcome = tb.outcomes(mdata, "subtype")
+    splits, _ = tb.task_splits(outcome, 1, 0)
+    train, test = splits["survival"][0]
+    matrix, _ = tb.concatenated(mdata)
+    scrambled = tb.Outcomes(outcome.subtype, outcome.time.copy(), outcome.event.copy(), outcome.one_year)
+    order = np.random.default_rng(0).permutation(test)
+    scrambled.time[test], scrambled.event[test] = outcome.time[order], outcome.event[order]
+    for fit in (tb._coxnet, tb._pca_cox):
+        first, params = fit(matrix, outcome, train, test, 0)
+        second, params_scrambled = fit(matrix, scrambled, train, test, 0)
+        assert params_scrambled == params and second["c_index"] != first["c_index"]

@@ -147,3 +147,40 @@ def test_too_few_events_for_the_folds_is_refused():
     adata.obs.iloc[:3, 1] = 1.0
     with pytest.raises(InputError, match=r"3 events.*cv=5"):
         survival(adata)
+
+
+def test_endpoint_pfi_reads_the_pfi_columns_and_counts_negative_times():
+    adata = _cohort(effect=0.0, seed=3)  # OS unrelated to the embedding
+    rng = np.random.default_rng(9)
+    progression = rng.exponential(600.0 * np.exp(-1.5 * adata.obsm["X_shared"][:, 1]))
+    censor = rng.uniform(100.0, 2000.0, adata.n_obs)
+    adata.obs["PFI_time"] = np.minimum(progression, censor)
+    adata.obs["PFI_event"] = (progression <= censor).astype(float)
+    adata.obs.iloc[:3, adata.obs.columns.get_loc("PFI_time")] = -1.0
+    res = survival(adata, endpoint="PFI", key_added=None)
+    assert res.endpoint == "PFI" and (res.time, res.event) == ("PFI_time", "PFI_event")
+    assert res.n_dropped["negative_time"] == 3 and res.n_samples == adata.n_obs - 3
+    assert res.hazard_ratios["hr"].idxmax() == "z_1" and res.c_index["mean"] > 0.7
+    assert res.to_dict()["endpoint"] == "PFI"
+    assert survival(adata, key_added=None).c_index["mean"] < 0.6  # the default is still OS
+
+
+def test_endpoint_errors_name_the_missing_columns_or_the_conflict():
+    adata = _cohort(n=60)
+    with pytest.raises(InputError, match="obs has no 'DSS_time'/'DSS_event'.*'DSS.time'"):
+        survival(adata, endpoint="DSS")
+    with pytest.raises(InputError, match="leave time and event unset"):
+        survival(adata, endpoint="PFI", time="days")
+    with pytest.raises(InputError, match="endpoint='EFS'"):
+        survival(adata, endpoint="EFS")
+
+
+def test_blocks_say_which_code_drives_the_risk():
+    adata = _cohort()  # the hazard follows dim 0 of X_shared; X_private_rna is noise
+    res = survival(adata, rep="both", key_added="surv")
+    blocks = res.blocks
+    assert list(blocks.index) == ["z", "w_rna"]
+    assert blocks.loc["z", "share"] > 0.9 and blocks.loc["z", "hr_per_sd"] > 2.0
+    assert blocks["share"].sum() == pytest.approx(1.0)
+    assert [b["block"] for b in res.to_dict()["blocks"]] == ["z", "w_rna"]
+    assert "risk by block: z sd" in res.format()

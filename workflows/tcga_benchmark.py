@@ -69,12 +69,12 @@ MIN_MINORITY = 10
 REFERENCE = ("pca_concat", "pca")
 TASK_METRICS = {
     "subtype": ("accuracy", "macro_f1"),
-    "survival": ("c_index",),
+    "survival": ("c_index", "uno_c", "auc_1y", "auc_3y", "auc_5y", "ibs"),
     "one_year": ("accuracy", "auroc"),
 }
 TASK_TITLES = {
     "subtype": "PAM50 subtype (logistic regression)",
-    "survival": "Overall survival (penalised Cox, C-index)",
+    "survival": "Overall survival (penalised Cox; Harrell's and Uno's C, AUC at 1/3/5 years, integrated Brier score)",
     "one_year": "1-year mortality (logistic regression)",
 }
 VAE_METHODS = {  # method -> ModelConfig fields on top of the package defaults
@@ -83,6 +83,11 @@ VAE_METHODS = {  # method -> ModelConfig fields on top of the package defaults
     "mmvae_plus": {"lambda_mi": 0.0, "lambda_genaug": 0.0},
 }
 METHODS = (*VAE_METHODS, "mofa", "pca_concat", "pca_single")
+# Survival models fitted inside each split on its training part alone (--supervised): method -> embedding name.
+SUPERVISED_METHODS = {"idmvae_supervised": "head", "coxnet": "features", "pca_cox": "pca"}
+COXNET_L1_RATIO = 0.5
+COXNET_ALPHAS = 20
+COXNET_ALPHA_MIN_RATIO = 0.01
 OUTPUT_FILES = ("results.csv", "summary.csv", "paired.csv", "tcga.md", "protocol.json")
 
 
@@ -464,6 +469,118 @@ def _params(params: dict) -> dict:
             "penalizer": params.get("penalizer", math.nan)}
 
 
+# -- supervised survival models, fitted inside each split ------------------------------------------
+def supervised_rows(cohort: str, mdata, out: Outcomes, splits: list, args, timings: dict) -> list[dict]:
+    """Result rows of every ``args.supervised`` method on every survival split: each is fitted on the
+    split's training rows alone and scored on its test rows (:func:`bm.survival_metrics`)."""
+    import sklearn.linear_model  # noqa: F401  (loads scipy's BLAS before the thread limit below)
+    from threadpoolctl import threadpool_limits
+
+    matrix, _ = concatenated(mdata)
+    rows = []
+    for method in args.supervised:
+        start = time.perf_counter()
+        for i, (train, test) in enumerate(splits):
+            seed = args.seed + i
+            if method == "idmvae_supervised":
+                metrics, params = _supervised_idmvae(mdata, out, train, test, seed, args)
+            else:
+                with threadpool_limits(limits=1):
+                    fit = _coxnet if method == "coxnet" else _pca_cox
+                    metrics, params = fit(matrix, out, train, test, seed)
+            common = {"cohort": cohort, "split": i, "method": method, "embedding": SUPERVISED_METHODS[method],
+                      "task": "survival", "n_train": int(metrics["n_train"]), "n_test": int(metrics["n_test"]),
+                      **_params(params)}
+            rows += [{**common, "metric": metric, "value": metrics[metric]} for metric in TASK_METRICS["survival"]]
+        timings[f"supervised {method} ({len(splits)} splits)"] = time.perf_counter() - start
+        log(f"{cohort}: {method} fitted in each of {len(splits)} splits in {time.perf_counter() - start:.1f} s")
+    return rows
+
+
+def _fit_supervised_idmvae(mdata, out: Outcomes, rows, weight: float, seed: int, max_epochs):
+    part = mdata[mdata.obs_names[rows]].copy()
+    # Only these rows' outcomes: every other patient is not in the model's data at all.
+    part.obs["OS_time"], part.obs["OS_event"] = out.time[rows], out.event[rows]
+    model = od.IDMVAE(part, **VAE_METHODS["idmvae"], supervise="survival:OS", supervise_weight=weight)
+    model.train(max_epochs=max_epochs, seed=seed, progress=False, accelerator="cpu")
+    return model, part
+
+
+def _supervised_idmvae(mdata, out: Outcomes, train, test, seed: int, args):
+    """IDMVAE with the Cox head, fitted on the training rows. With several ``--supervise-weight`` values
+    the weight is chosen first by Harrell's C on an inner stratified quarter of the training rows
+    (each candidate fitted on the other three quarters), then refitted on all of them."""
+    names = mdata.obs_names
+    weights = list(args.supervise_weight)
+    inner_scores = {}
+    if len(weights) > 1:
+        inner_fit, inner_check = bm.inner_folds(out.event[train], 4, seed)[0]
+        fit_rows, check_rows = train[inner_fit], train[inner_check]
+        for weight in weights:
+            model, _ = _fit_supervised_idmvae(mdata, out, fit_rows, weight, seed, args.max_epochs)
+            risk = model.predict(mdata[names[check_rows]].copy())["risk"].to_numpy(dtype=float)
+            inner_scores[weight] = bm._c_index(out.time[check_rows], risk, out.event[check_rows])
+        (weight,), _ = bm._choose([(w,) for w in weights], np.array([[inner_scores[w]] for w in weights]))
+    else:
+        weight = weights[0]
+    model, part = _fit_supervised_idmvae(mdata, out, train, weight, seed, args.max_epochs)
+    risk_train = model.predict(part)["risk"].to_numpy(dtype=float)
+    risk_test = model.predict(mdata[names[test]].copy())["risk"].to_numpy(dtype=float)
+    metrics, _ = bm.survival_metrics(out.time[train], out.event[train], risk_train, out.time[test], out.event[test],
+                                     risk_test)
+    return metrics, {"n_dims": model.config.z_dim, "penalizer": weight}
+
+
+def _coxnet(matrix: np.ndarray, out: Outcomes, train, test, seed: int):
+    """Elastic-net Cox on the features; the penalty of the path chosen by the inner C-index."""
+    from sksurv.linear_model import CoxnetSurvivalAnalysis
+
+    def structured(rows):
+        y = np.empty(len(rows), dtype=[("event", bool), ("time", float)])
+        y["event"], y["time"] = out.event[rows] == 1, out.time[rows]
+        return y
+
+    def path_fit(x, rows, alphas=None):
+        model = CoxnetSurvivalAnalysis(l1_ratio=COXNET_L1_RATIO, n_alphas=COXNET_ALPHAS, alphas=alphas,
+                                       alpha_min_ratio=COXNET_ALPHA_MIN_RATIO)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return model.fit(x, structured(rows))
+
+    a, b = bm._standardise(matrix[train], matrix[test])
+    full = path_fit(a, train)
+    alphas = full.alphas_
+    folds = bm.inner_folds(out.event[train], INNER_FOLDS, seed)
+    scores = np.full((len(alphas), len(folds)), np.nan)
+    for f, (tr, va) in enumerate(folds):
+        x_tr, x_va = bm._standardise(matrix[train[tr]], matrix[train[va]])
+        try:
+            inner = path_fit(x_tr, train[tr], alphas)
+        except (ArithmeticError, ValueError):
+            continue  # a path that does not converge on this fold leaves its scores NaN
+        for j, alpha in enumerate(inner.alphas_):
+            scores[j, f] = bm._c_index(out.time[train[va]], inner.predict(x_va, alpha=alpha), out.event[train[va]])
+    (alpha,), _ = bm._choose([(float(al),) for al in alphas], scores)
+    risk_train, risk_test = full.predict(a, alpha=alpha), full.predict(b, alpha=alpha)
+    metrics, _ = bm.survival_metrics(out.time[train], out.event[train], risk_train, out.time[test], out.event[test],
+                                     risk_test)
+    column = int(np.argmin(np.abs(alphas - alpha)))
+    return metrics, {"n_dims": int((full.coef_[:, column] != 0).sum()), "penalizer": alpha}
+
+
+def _pca_cox(matrix: np.ndarray, out: Outcomes, train, test, seed: int):
+    """PCA of the concatenation fitted on the training rows, then the ridge Cox probe with its inner CV."""
+    from sklearn.decomposition import PCA
+
+    n_components = min(PCA_COMPONENTS, matrix.shape[1], len(train) - 1)
+    pca = PCA(n_components=n_components, random_state=seed).fit(matrix[train])
+    prefixes = sorted({k for k in PCA_PREFIXES if k < n_components} | {n_components})
+    result = bm.cox_probe(pca.transform(matrix[train]), out.time[train], out.event[train], pca.transform(matrix[test]),
+                          out.time[test], out.event[test], penalizers=COX_PENALIZERS, prefixes=prefixes,
+                          n_folds=INNER_FOLDS, seed=seed)
+    return result.metrics, result.params
+
+
 # -- outputs --------------------------------------------------------------------------------------
 def versions() -> dict:
     names = ["omicsdisent", "torch", "pyro-ppl", "numpy", "scipy", "scikit-learn", "lifelines", "pandas", "mofapy2"]
@@ -518,10 +635,26 @@ def protocol_text(n_splits: int, seed: int) -> str:
   - Overall survival: Cox model with a ridge penalty (`omicsdisent.tl.benchmark.ridge_cox`: Newton
     steps on the Breslow partial likelihood, with lifelines' penalizer scaling; without tied times it
     gives lifelines' `CoxPHFitter(penalizer, l1_ratio=0)` coefficients, in milliseconds instead of
-    tenths of a second), penalizer in {list(COX_PENALIZERS)} chosen by the inner C-index; Harrell's C
-    (lifelines `concordance_index`) on the test part.
+    tenths of a second), penalizer in {list(COX_PENALIZERS)} chosen by the inner C-index. On the test
+    part: Harrell's C (lifelines `concordance_index`), Uno's IPCW C truncated at the 95th percentile of
+    the test times, the cumulative/dynamic AUC at 1, 3 and 5 years (a horizon with no test death by it
+    or nobody followed past it is NaN in that split), and the integrated Brier score of the Breslow
+    survival curves over the 5th-95th percentile of the test times (scikit-survival; the censoring
+    weights from the training part, the test part censored at its last training time; see
+    `omicsdisent.tl.survival_metrics`).
   - PCA embeddings: the number of leading components, in {list(PCA_PREFIXES)}, is chosen jointly with
     `C` or the penalizer by the same inner cross-validation.
+- **Supervised survival rows (`--supervised`), fitted inside each survival split on its training
+  part only** (the test part's omics and outcomes never reach the fit; the label-free preprocessing
+  above is the cohort's): `idmvae_supervised`, IDMVAE with the Cox head on z trained jointly
+  (`supervise="survival:OS"`, package defaults otherwise, its own validation split for early
+  stopping inside the training part), scored by the head's risk; the term's weight is chosen among
+  `--supervise-weight` by Harrell's C on an inner quarter of the training part (the others fitted on
+  the other three quarters), then refitted on the whole training part (reported in `penalizer`);
+  `coxnet`, scikit-survival's `CoxnetSurvivalAnalysis` (elastic net, l1_ratio {COXNET_L1_RATIO}) on the
+  concatenated preprocessed features standardised on the training part, the penalty chosen among
+  {COXNET_ALPHAS} values of its path by the inner {INNER_FOLDS}-fold C-index; `pca_cox`, PCA of the
+  concatenation fitted on the training part, then the Cox probe above. Same metrics, same splits.
 - **1-year mortality label**: death before day 365 = 1; alive with follow-up of at least 365 days =
   0; everyone else is excluded (alive with shorter follow-up, and deaths on or after day 365).
 - **A task runs** when its rarer class (or the events, or the censored) counts at least
@@ -620,6 +753,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="VAE epochs (default: the package default, min(400, max(50, 4000 steps)), "
                              "with early stopping).")
+    parser.add_argument("--supervised", nargs="+", default=[], choices=[*SUPERVISED_METHODS, "all"],
+                        help="Survival models fitted inside each split (slow: idmvae_supervised fits one model per "
+                             "split); 'all' for every one. Default: none.")
+    parser.add_argument("--supervise-weight", type=float, nargs="+", default=[1.0, 10.0, 100.0],
+                        help="Weights of idmvae_supervised's Cox term; with several, each split chooses one by "
+                             "an inner holdout of its training part (one more fit per value). Default: 1 10 100.")
     parser.add_argument("--threads", type=int, default=1,
                         help="Torch and BLAS threads for the fits (default 1; the probes always use 1).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the fits; the splits use seed..seed+splits-1.")
@@ -638,6 +777,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--max-epochs must be at least 1")
     if args.threads < 1:
         parser.error("--threads must be at least 1")
+    args.supervised = list(SUPERVISED_METHODS) if "all" in args.supervised else list(dict.fromkeys(args.supervised))
+    if min(args.supervise_weight) < 0:
+        parser.error("--supervise-weight must be >= 0")
+    args.supervise_weight = sorted(set(args.supervise_weight))  # ties in the inner choice go to the smaller
     return args
 
 
@@ -702,6 +845,8 @@ def _run(args: argparse.Namespace, command: str, out: Path, start: float) -> Pat
         step = time.perf_counter()
         all_rows += probe_cohort(cohort, embeddings, outcome, splits, args.seed)
         timings[cohort]["probes"] = time.perf_counter() - step
+        if getattr(args, "supervised", None) and "survival" in splits:
+            all_rows += supervised_rows(cohort, mdata, outcome, splits["survival"], args, timings[cohort])
         description = spec.description if size is None else (
             f"{spec.description}; a subsample of {size} patients (seed {args.seed}, stratified by the survival "
             "event, drawn before preprocessing)")

@@ -22,6 +22,7 @@ COMMANDS = {
     "embed": "omicsdisent.cli.embed:embed",
     "classify": "omicsdisent.cli.classify:classify",
     "survival": "omicsdisent.cli.survival:survival",
+    "predict": "omicsdisent.cli.predict:predict",
     "impute": "omicsdisent.cli.impute:impute",
     "report": "omicsdisent.cli.report:report",
     "bench": "omicsdisent.cli.bench:bench",

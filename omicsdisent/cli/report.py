@@ -12,12 +12,14 @@ import click
 @click.option("--label", default=None, help="obs column to classify and colour by (default: PAM50 where present).")
 @click.option("--time", "time_col", default=None, help="Survival time column in days (default: OS_time where present).")
 @click.option("--event", "event_col", default=None, help="Event column, 1 death / 0 censored (default: OS_event where present).")
+@click.option("--endpoint", type=click.Choice(["OS", "PFI", "DSS", "DFI"], case_sensitive=False), default=None,
+              help="TCGA-CDR endpoint for the survival section (reads <ENDPOINT>_time/_event; not with --time/--event).")
 @click.option("--clinical", type=click.Path(), default=None, help="Clinical table joined into obs first (by sample id).")
 @click.option("--cv", type=int, default=5, show_default=True, help="Cross-validation folds for classification and survival.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Fixes folds, clusters and UMAP.")
 @click.option("--out", "out", required=True, type=click.Path(), help="The .html file to write.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
-def report(model_dir, embeddings, label, time_col, event_col, clinical, cv, seed, out, force):
+def report(model_dir, embeddings, label, time_col, event_col, endpoint, clinical, cv, seed, out, force):
     """Write an HTML report: training curves, UMAP, classification, survival, variance explained, features.
 
     The file is self-contained (figures embedded as PNG, no scripts or network) and opens in any browser.
@@ -35,6 +37,6 @@ def report(model_dir, embeddings, label, time_col, event_col, clinical, cv, seed
 
     if cv < 2:
         raise InputError(f"option --cv={cv} is not valid; expected an integer >= 2")
-    path = build_report(model_dir, embeddings, out, label=label, time=time_col, event=event_col, clinical=clinical,
-                        cv=cv, seed=seed, overwrite=force)
+    path = build_report(model_dir, embeddings, out, label=label, time=time_col, event=event_col, endpoint=endpoint,
+                        clinical=clinical, cv=cv, seed=seed, overwrite=force)
     click.echo(f"Report written to {Path(path).resolve()}")

@@ -1,4 +1,4 @@
-"""``omicsdisent survival``: a penalised Cox model of overall survival on embeddings."""
+"""``omicsdisent survival``: a penalised Cox model of a survival endpoint on embeddings, with held-out metrics."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ from omicsdisent.cli.classify import parse_rep
               help="Survival time column (days); with --clinical, a column of the clinical file.")
 @click.option("--event", "event_col", default="OS_event", show_default=True, metavar="COLUMN",
               help="Event column (1 death, 0 censored); with --clinical, also Dead/Alive and the like.")
+@click.option("--endpoint", type=click.Choice(["OS", "PFI", "DSS", "DFI"], case_sensitive=False), default=None,
+              help="TCGA-CDR endpoint: reads <ENDPOINT>_time/<ENDPOINT>_event (from the clinical file's "
+                   "PFI/PFI.time columns and the like) in place of --time/--event.")
+@click.option("--horizons", default="1,3,5", show_default=True, metavar="YEARS",
+              help="Years at which the time-dependent AUC is computed, joined by commas.")
 @click.option("--time-unit", type=click.Choice(["days", "months", "years"]), default="days", show_default=True,
               help="Unit of --time in the --clinical file (stored as days).")
 @click.option("--rep", default="X_shared", show_default=True, metavar="REP",
@@ -29,18 +34,20 @@ from omicsdisent.cli.classify import parse_rep
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the folds and of k-means.")
 @click.option("--out", metavar="FILE.json", help="Write the results as JSON here.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-def survival(embeddings, clinical, time_col, event_col, time_unit, rep, cv, penalizer, l1_ratio, groups,
-             n_clusters, seed, out, force):
-    """Relate overall survival to EMBEDDINGS with a penalised Cox model.
+def survival(embeddings, clinical, time_col, event_col, endpoint, horizons, time_unit, rep, cv, penalizer, l1_ratio,
+             groups, n_clusters, seed, out, force):
+    """Relate a survival endpoint (overall survival by default) to EMBEDDINGS with a penalised Cox model.
 
     EMBEDDINGS is the embeddings.h5mu (or its folder) that 'omicsdisent embed' writes, or any
-    .h5mu/.h5ad with X_shared / X_private_<modality> in obsm. Prints the cross-validated C-index (mean ± sd over
-    folds), hazard ratios per dimension with 95% CIs, the risk groups and the log-rank p.
+    .h5mu/.h5ad with X_shared / X_private_<modality> in obsm. Prints the cross-validated metrics on the
+    held-out folds (Harrell's C, Uno's C, the time-dependent AUC at --horizons, the integrated Brier
+    score; mean ± sd over folds), hazard ratios per dimension with 95% CIs, the risk groups and the log-rank p.
 
     \b
     Example:
       omicsdisent survival embeddings/embeddings.h5mu --clinical clinical_cdr.tsv --rep X_shared \\
           --groups median --out survival.json
+      omicsdisent survival embeddings/ --clinical TCGA-CDR.tsv --endpoint PFI --horizons 1,3
     """
     from omicsdisent.errors import InputError
     from omicsdisent.tl import read_embeddings
@@ -50,6 +57,12 @@ def survival(embeddings, clinical, time_col, event_col, time_unit, rep, cv, pena
     if out:
         check_output(out, force)
     named_time, named_event = time_col != "OS_time", event_col != "OS_event"
+    if endpoint is not None and (named_time or named_event):
+        raise InputError("--endpoint names the survival columns; leave --time and --event unset")
+    try:
+        horizon_years = [float(h) for h in str(horizons).split(",") if h.strip()]
+    except ValueError:
+        raise InputError(f"--horizons {horizons!r}: expected years joined by commas, such as 1,3,5") from None
     if clinical is not None and named_time != named_event:
         raise InputError("--time and --event name the --clinical file's survival columns together; set both")
     named = named_time or named_event
@@ -62,8 +75,9 @@ def survival(embeddings, clinical, time_col, event_col, time_unit, rep, cv, pena
         time_col, event_col = "OS_time", "OS_event"
     else:
         data = read_embeddings(embeddings, clinical=clinical, time_unit=time_unit)
-    result = run_survival(data, time=time_col, event=event_col, rep=parse_rep(rep), cv=cv, penalizer=penalizer,
-                          l1_ratio=l1_ratio, groups=groups, n_clusters=n_clusters, seed=seed)
+    result = run_survival(data, time=time_col, event=event_col, endpoint=endpoint, horizons=horizon_years,
+                          rep=parse_rep(rep), cv=cv, penalizer=penalizer, l1_ratio=l1_ratio, groups=groups,
+                          n_clusters=n_clusters, seed=seed)
     click.echo(result.format())
     if out:
         path = write_json(out, {"command": "survival", "embeddings": str(embeddings), **result.to_dict()},

@@ -1,4 +1,11 @@
-"""Clinical tables: reading, and overall survival standardised to ``OS_time`` (days) and ``OS_event``.
+"""Clinical tables: reading, and survival endpoints standardised to ``<E>_time`` (days) and ``<E>_event``.
+
+Overall survival (``OS_time``/``OS_event``) is found as below. The other TCGA-CDR endpoints (Liu et
+al. 2018: ``PFI`` progression-free interval, ``DSS`` disease-specific survival, ``DFI`` disease-free
+interval) are read from their TCGA-CDR columns ``PFI``/``PFI.time`` (and ``DSS``, ``DFI``), or from
+``PFI_time``/``PFI_event`` already standardised, into ``PFI_time`` (days) and ``PFI_event``, with
+the same checks as OS (non-numeric times and unrecognised events are errors naming the column;
+negative and missing times are kept, for the analysis to count and drop).
 
 Survival sources, the first that applies wins:
 
@@ -26,6 +33,13 @@ import pandas as pd
 
 from omicsdisent.errors import InputError
 
+ENDPOINTS = ("OS", "PFI", "DSS", "DFI")
+ENDPOINT_NAMES = {
+    "OS": "overall survival",
+    "PFI": "progression-free interval",
+    "DSS": "disease-specific survival",
+    "DFI": "disease-free interval",
+}
 DAYS_PER_UNIT = {"days": 1.0, "months": 365.25 / 12.0, "years": 365.25}
 CLINICAL_ID_COLUMNS = (
     "patient", "bcr_patient_barcode", "submitter_id", "case_submitter_id", "sample", "bcr_sample_barcode",
@@ -148,10 +162,42 @@ def standardise_survival_with_source(df: pd.DataFrame, *, time_col=None, event_c
             event = _events(out[status], status, label)
             source = f"cBioPortal columns {months!r} (months) and {status!r}"
         else:
-            return out, "none found"
+            return out, _with_endpoints("none found", _standardise_other_endpoints(out, label))
     out["OS_time"] = time.astype(float).to_numpy()
     out["OS_event"] = event.astype(float).to_numpy()
-    return out, source
+    return out, _with_endpoints(source, _standardise_other_endpoints(out, label))
+
+
+def endpoint_columns(endpoint: str) -> tuple[str, str]:
+    """The standardised ``(time, event)`` obs columns of a TCGA-CDR endpoint, e.g. ``("PFI_time", "PFI_event")``."""
+    name = str(endpoint).upper()
+    if name not in ENDPOINTS:
+        raise InputError(f"endpoint={endpoint!r}: expected one of {', '.join(ENDPOINTS)}")
+    return f"{name}_time", f"{name}_event"
+
+
+def _standardise_other_endpoints(out: pd.DataFrame, label: str) -> list[str]:
+    """Add ``<E>_time``/``<E>_event`` in place for PFI, DSS and DFI where their columns exist; the endpoints found."""
+    found = []
+    for endpoint in ENDPOINTS[1:]:
+        time_name, event_name = endpoint_columns(endpoint)
+        if {time_name, event_name} <= set(out.columns):
+            time, event = _days(out[time_name], time_name, label), _events(out[event_name], event_name, label)
+        elif {endpoint, f"{endpoint}.time"} <= set(out.columns):
+            time = _days(out[f"{endpoint}.time"], f"{endpoint}.time", label)
+            event = _events(out[endpoint], endpoint, label)
+        else:
+            continue
+        out[time_name] = time.astype(float).to_numpy()
+        out[event_name] = event.astype(float).to_numpy()
+        found.append(endpoint)
+    return found
+
+
+def _with_endpoints(source: str, endpoints: list[str]) -> str:
+    if not endpoints:
+        return source
+    return f"{source}; also {', '.join(endpoints)} (TCGA-CDR columns, as <E>_time/<E>_event)"
 
 
 def _followup_column(df: pd.DataFrame) -> str | None:

@@ -123,6 +123,11 @@ class ModelConfig:
         trunks: 0.031) at a shared R² of 0.212 (MMVAE+: 0.000).
     lambda_genaug: 1.0 by default, not the authors' TCGA 0.001, for the figures above (at 0.001 the
         term is too small to move the private codes).
+    supervise: None (unsupervised), ``"survival:<ENDPOINT>"`` (Cox head on a TCGA-CDR endpoint: OS, PFI,
+        DSS, DFI; ``"survival"`` alone is OS) or ``"label:<column>"`` (cross-entropy head on an obs
+        column); see :mod:`omicsdisent.models.supervision`. supervise_weight: the term's weight;
+        supervise_inputs: ``"z"`` or ``"z+w"``; supervise_classes: the label's classes (filled in
+        from the data).
     """
 
     z_dim: int = 16
@@ -143,9 +148,19 @@ class ModelConfig:
     diffusion_hidden: int = 512
     dropout: float = 0.0
     encoder_trunk: str = "separate"
+    supervise: str | None = None
+    supervise_weight: float = 1.0
+    supervise_inputs: str = "z"
+    supervise_classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        from omicsdisent.models.supervision import INPUTS, parse_supervise
+
         self.hidden = tuple(self.hidden)
+        self.supervise = parse_supervise(self.supervise)
+        self.supervise_classes = tuple(str(c) for c in self.supervise_classes)
+        _check_positive("supervise_weight", self.supervise_weight, allow_zero=True)
+        _check_choice("supervise_inputs", self.supervise_inputs, INPUTS)
         for option in ("z_dim", "w_dim", "n_importance", "diffusion_steps", "diffusion_sampling_steps",
                        "diffusion_hidden"):
             value = getattr(self, option)

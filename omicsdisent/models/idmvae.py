@@ -383,6 +383,14 @@ class IDMVAE:
         except TypeError as err:
             fields = ", ".join(f.name for f in dataclasses.fields(ModelConfig))
             raise InputError(f"model options: {err}; ModelConfig has {fields}") from None
+        if config.supervise is not None and config.supervise.startswith("label:") and not config.supervise_classes:
+            from omicsdisent.models.supervision import label_classes, outcome_columns
+
+            column = outcome_columns(config.supervise)[0]
+            if column not in mdata.obs.columns:
+                shown = ", ".join(map(str, mdata.obs.columns[:12])) or "none"
+                raise InputError(f"supervise {config.supervise}: obs has no column {column!r}; obs has {shown}")
+            config = dataclasses.replace(config, supervise_classes=label_classes(mdata.obs, column))
 
         layouts, records = [], {}
         for name in names:
@@ -427,6 +435,18 @@ class IDMVAE:
         self._data = build_tensors(mdata, self.layouts)
         if self._data.batch["mask"].shape[0] == 0:
             raise InputError("the data has no samples")
+        self._attach_outcome()
+
+    def _attach_outcome(self) -> None:
+        """Put the supervised outcome of ``self.mdata.obs`` into the training batch (supervised models only)."""
+        if self.config.supervise is None or self._data is None or "outcome" in self._data.batch:
+            return
+        from omicsdisent.models.supervision import outcome_tensors
+
+        obs = self.mdata.obs.copy()
+        obs.index = obs.index.astype(str)
+        obs = obs.reindex(self._data.obs_names)
+        self._data.batch["outcome"] = outcome_tensors(obs, self.config.supervise, self.config.supervise_classes)
 
     def _setup(self, layouts: Sequence[ModalityLayout], config: ModelConfig) -> None:
         self.layouts = list(layouts)
@@ -500,6 +520,7 @@ class IDMVAE:
         if not self.is_trained:
             _seed_everything(seed)
             self.module = IDMVAEModule(self.specs, self.config)
+        self._attach_outcome()
         batch = self._data.batch
         has_any = batch["mask"].any(dim=1)
         if not bool(has_any.all()):
@@ -575,6 +596,48 @@ class IDMVAE:
         if kind == "shared":
             return z
         return w if modality is None else w[modality]
+
+    @torch.no_grad()
+    def predict(self, mdata: md.MuData | Mapping[str, ad.AnnData] | None = None) -> pd.DataFrame:
+        """The supervised head's predictions for every sample, from whichever modalities it has.
+
+        Rows in ``mdata.obs_names`` order (default: the training data); ``mdata`` may hold any subset of
+        the model's modalities, and a sample with one modality gets its score from that modality's
+        codes (a sample with none gets NaN). Columns, for a survival head: ``risk`` (log hazard; higher
+        is worse), its exact split ``risk_z`` (+ ``risk_w_<m>`` per modality with
+        ``supervise_inputs="z+w"``; an absent modality's part is 0, its prior mean) and ``modalities``
+        (those used, joined by "+"); for a label head: ``prediction`` and ``p_<class>`` per class.
+        """
+        head = self.module.head
+        if head is None:
+            raise InputError("this model has no supervised head; fit it with supervise='survival[:ENDPOINT]' or "
+                             "'label:COLUMN' (omicsdisent fit --supervise)")
+        data = self._tensors(mdata)
+        z, w = self._encode_all(data, give_mean=True)
+        present = data.batch["mask"].numpy()
+        none = ~present.any(axis=1)
+        blocks = [np.nan_to_num(z, nan=0.0)] + [np.nan_to_num(w[m], nan=0.0) for m in self.modalities]
+        features = blocks[0] if head.inputs == "z" else np.concatenate(blocks, axis=1)
+        weight = head.linear.weight.detach().cpu().numpy().astype(np.float64)  # [out, width]
+        index = pd.Index(data.obs_names, name=None)
+        used = ["+".join(m for m, p in zip(self.modalities, row) if p) for row in present]
+        if head.kind == "survival":
+            parts = {name: features[:, cols].astype(np.float64) @ weight[0, cols]
+                     for name, cols in head.block_slices(self.modalities).items()}
+            frame = pd.DataFrame({f"risk_{name}": values for name, values in parts.items()}, index=index)
+            frame.insert(0, "risk", frame.sum(axis=1))
+            frame.loc[none, :] = np.nan
+            frame["modalities"] = used
+            return frame
+        logits = features.astype(np.float64) @ weight.T + head.linear.bias.detach().cpu().numpy()
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        classes = list(self.config.supervise_classes)
+        frame = pd.DataFrame(probs, index=index, columns=[f"p_{c}" for c in classes])
+        frame.insert(0, "prediction", pd.Categorical(np.array(classes)[probs.argmax(axis=1)], categories=classes))
+        frame.loc[none, :] = np.nan
+        frame["modalities"] = used
+        return frame
 
     def _source_mask(self, data: TensorData, sources: Sequence[str]) -> torch.Tensor:
         keep = torch.tensor([m in sources for m in self.modalities])
@@ -905,9 +968,17 @@ def fit_from_files(
             for i, lay in enumerate(model.layouts)
         },
         **history_summary(history),
+        **_supervision_summary(model),
         "wall_time_s": round(time.perf_counter() - start, 1),
     }
     return model, summary
+
+
+def _supervision_summary(model: IDMVAE) -> dict:
+    if model.config.supervise is None:
+        return {}
+    known = model._data.batch["outcome"]["known"]
+    return {"supervise": model.config.supervise, "n_with_outcome": int(known.sum())}
 
 
 def history_summary(history) -> dict:

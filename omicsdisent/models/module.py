@@ -19,7 +19,8 @@ Interface (read by ``omicsdisent.models.idmvae``; changes are listed here):
 - ``loss(batch) -> (total, terms)``: built from a guide trace and the model replayed on it.
   ``terms`` holds the weighted, detached parts that sum to ``total``: "mmvae_plus", and where enabled
   "cross_mi", "genaug", "diffusion" (the "authors" formulation; in the "paper" formulation the denoising
-  loss sits inside "mmvae_plus").
+  loss sits inside "mmvae_plus"), and "supervised" with ``config.supervise`` (a head, ``self.head``,
+  from :mod:`omicsdisent.models.supervision`; the batch then carries ``"outcome"``).
 - ``encode(x, mask, give_mean=True) -> (z [n, z_dim], {name: w [n, w_dim]})``; ``encode_modality``;
   ``decode(z, w, library=None) -> {name: mean [n, d]}``; ``likelihood_dist``; ``sample_prior(n)``.
 
@@ -87,6 +88,7 @@ class IDMVAEModule(nn.Module):
             )
             self.z_prior = make(config.z_dim)
             self.w_priors = nn.ModuleList([make(config.w_dim) for _ in specs])
+        self.head = _build_head(config, len(specs))
 
     # ----- networks -------------------------------------------------------------------------------
 
@@ -273,6 +275,11 @@ class IDMVAEModule(nn.Module):
             triples += [(p.loss, w, present[m]) for m, (p, w) in enumerate(zip(self.w_priors, post["w_loc"]))]
             term = cfg.diffusion_weight * objectives.diffusion_regulariser(triples)
             total, terms["diffusion"] = total + term, term.detach()
+        if self.head is not None:
+            outcome = batch.get("outcome")
+            term = total.new_zeros(()) if outcome is None else cfg.supervise_weight * self.head.loss(
+                post["z_loc"], post["w_loc"], mask, outcome)
+            total, terms["supervised"] = total + term, term.detach()
         return total, terms
 
     def term_names(self) -> list[str]:
@@ -285,6 +292,8 @@ class IDMVAEModule(nn.Module):
             names.append("genaug")
         if cfg.prior == "diffusion" and cfg.diffusion_formulation == "authors" and cfg.diffusion_weight > 0:
             names.append("diffusion")
+        if self.head is not None:
+            names.append("supervised")
         return names
 
     # ----- inference and generation ---------------------------------------------------------------
@@ -397,3 +406,16 @@ class IDMVAEModule(nn.Module):
                     raise InputError(f"'library'[{name!r}] must be > 0 for every present sample")
             if spec.likelihood == "beta" and not bool(((t >= 0) & (t <= 1)).all()):
                 raise InputError(f"'target'[{name!r}] must hold betas in [0, 1] for the Beta likelihood")
+
+
+def _build_head(config: ModelConfig, n_modalities: int):
+    """The supervised head of ``config.supervise`` (None when unsupervised)."""
+    if config.supervise is None:
+        return None
+    from omicsdisent.models.supervision import SupervisedHead, split_supervise
+
+    kind, target = split_supervise(config.supervise)
+    if kind == "label" and len(config.supervise_classes) < 2:
+        raise InputError(f"supervise {config.supervise}: supervise_classes must name 2 or more classes")
+    return SupervisedHead(kind, config.z_dim, config.w_dim, n_modalities, config.supervise_inputs,
+                          n_classes=len(config.supervise_classes))

@@ -203,3 +203,36 @@ def diffusion_regulariser(
         term = per_sample.sum() / present.sum().clamp(min=1).to(per_sample.dtype)
         total = term if total is None else total + term
     return total
+
+
+def cox_partial_likelihood_loss(risk: torch.Tensor, time: torch.Tensor, event: torch.Tensor,
+                                known: torch.Tensor) -> torch.Tensor:
+    """Negative Cox log partial likelihood of one minibatch, Breslow's form for tied times (scalar).
+
+    L_Cox = -(1 / D) sum_{i in B: known_i, delta_i = 1} [ eta_i - log sum_{j in B: known_j, t_j >= t_i} exp(eta_j) ]
+
+    with eta = ``risk`` ``[n]`` (the head's log hazard), t = ``time`` ``[n]``, delta = ``event`` ``[n]``
+    (1 event, 0 censored), B the minibatch and D the number of events in it with a known outcome.
+    The risk set of an event is the batch's patients still at risk at its time; tied events share the
+    same risk set (Breslow). ``known`` (bool ``[n]``) drops patients without the outcome from both the
+    events and the risk sets, so they train only the unsupervised terms. A batch without an event
+    gives 0 (and no gradient).
+    """
+    at_risk = (time.unsqueeze(0) >= time.unsqueeze(1)) & known.unsqueeze(0)  # [i, j]: j at risk at t_i
+    logits = torch.where(at_risk, risk.unsqueeze(0).expand_as(at_risk), torch.full_like(at_risk, MASKED_LOGIT,
+                                                                                       dtype=risk.dtype))
+    log_risk_set = torch.logsumexp(logits, dim=1)  # [n]
+    dead = known & (event > 0.5)
+    per_event = torch.where(dead, risk - log_risk_set, torch.zeros_like(risk))
+    return -per_event.sum() / dead.sum().clamp(min=1).to(risk.dtype)
+
+
+def masked_cross_entropy(logits: torch.Tensor, label: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """L_CE = -(1 / |K|) sum_{i in K} log softmax(logits_i)[y_i], K the batch's patients with a known label.
+
+    logits ``[n, C]``, label (long ``[n]``, any value where unknown), known (bool ``[n]``); 0 when no
+    patient of the batch has a label.
+    """
+    safe = torch.where(known, label, torch.zeros_like(label))
+    nll = F.cross_entropy(logits, safe, reduction="none")
+    return torch.where(known, nll, torch.zeros_like(nll)).sum() / known.sum().clamp(min=1).to(logits.dtype)

@@ -1,4 +1,4 @@
-"""Kaplan-Meier curves with the number at risk under the plot."""
+"""Kaplan-Meier curves with the number at risk under the plot, and the calibration of predicted survival."""
 
 from __future__ import annotations
 
@@ -176,3 +176,80 @@ def curves_from_result(result) -> tuple[list[KaplanMeierCurve], float | None]:
         )
     p_value = getattr(result, "logrank_p", None)
     return curves, None if p_value is None else float(p_value)
+
+
+def calibration_table(result, horizon: float = 1.0, n_groups: int = 4) -> pd.DataFrame:
+    """Predicted against observed survival at ``horizon`` years, per group of out-of-fold risk.
+
+    ``result`` is a :class:`omicsdisent.tl.SurvivalResult`; its samples are cut into ``n_groups``
+    groups of equal size by out-of-fold risk (``G1`` lowest). Per group: ``n``, ``events``,
+    ``predicted`` (mean out-of-fold predicted survival S(horizon | x)), ``observed`` (Kaplan-Meier
+    S(horizon) of the group) and its 95% band ``observed_lower``/``observed_upper`` (NaN past the
+    group's last follow-up).
+    """
+    from lifelines import KaplanMeierFitter
+
+    from omicsdisent.tl.survival_metrics import YEAR_DAYS, horizon_key
+
+    table = getattr(result, "survival_at", None)
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"calibration: got a {type(result).__name__}; expected a SurvivalResult (tl.survival)")
+    key = horizon_key(horizon)
+    if key not in table.columns:
+        shown = ", ".join(c.removeprefix("auc_") for c in table.columns)
+        raise InputError(f"horizon={horizon!r}: the result has predicted survival at {shown} only (tl.survival horizons=)")
+    integer = isinstance(n_groups, (int, np.integer)) and not isinstance(n_groups, bool)
+    if not integer or not 2 <= n_groups <= len(table):
+        raise InputError(f"n_groups={n_groups!r}: expected an integer from 2 to the {len(table)} samples")
+    risk = result.risk.reindex(table.index).to_numpy(dtype=float)
+    order = np.argsort(risk, kind="stable")
+    group = np.empty(len(risk), dtype=int)
+    group[order] = np.arange(len(risk)) * n_groups // len(risk)
+    days = float(horizon) * YEAR_DAYS
+    rows = []
+    t = result.times.reindex(table.index).to_numpy(dtype=float)
+    e = result.events.reindex(table.index).to_numpy(dtype=float)
+    for g in range(n_groups):
+        member = group == g
+        fitter = KaplanMeierFitter().fit(t[member], e[member])
+        inside = days <= t[member].max()
+        band = fitter.confidence_interval_survival_function_
+        at = band.index.searchsorted(days, side="right") - 1
+        rows.append({
+            "group": f"G{g + 1}",
+            "n": int(member.sum()),
+            "events": int(e[member].sum()),
+            "predicted": float(table[key].to_numpy()[member].mean()),
+            "observed": float(fitter.survival_function_at_times(days).iloc[0]) if inside else np.nan,
+            "observed_lower": float(band.iloc[max(at, 0), 0]) if inside else np.nan,
+            "observed_upper": float(band.iloc[max(at, 0), 1]) if inside else np.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def calibration(result, horizon: float = 1.0, n_groups: int = 4, *, title: str | None = None, save=None,
+                overwrite: bool = False) -> Figure:
+    """Calibration at ``horizon`` years: Kaplan-Meier survival (95% bars) against the mean predicted
+    survival per group of out-of-fold risk (:func:`calibration_table`), with the diagonal of perfect
+    calibration. Returns the figure; ``save="calibration.png"`` also writes it."""
+    frame = calibration_table(result, horizon, n_groups)
+    shown = frame[np.isfinite(frame["observed"])]
+    if shown.empty:
+        raise InputError(f"calibration: no risk group is followed up to {horizon:g} years")
+    figure = new_figure(4.8, 4.6)
+    ax = figure.add_subplot()
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
+    below = shown["observed"] - shown["observed_lower"]
+    above = shown["observed_upper"] - shown["observed"]
+    ax.errorbar(shown["predicted"], shown["observed"], yerr=[below.clip(lower=0), above.clip(lower=0)], fmt="o",
+                color=colormaps["tab10"](0), capsize=3)
+    for row in shown.itertuples():
+        ax.annotate(f"{row.group} (n={row.n})", (row.predicted, row.observed), textcoords="offset points",
+                    xytext=(5, -10), fontsize="x-small")
+    low = float(min(shown["predicted"].min(), shown["observed_lower"].min(), 1.0)) - 0.05
+    ax.set_xlim(max(0.0, low), 1.02)
+    ax.set_ylim(max(0.0, low), 1.02)
+    ax.set_xlabel(f"Predicted survival at {horizon:g} years (out-of-fold)")
+    ax.set_ylabel(f"Kaplan-Meier survival at {horizon:g} years")
+    ax.set_title(title if title is not None else f"Calibration at {horizon:g} years, {n_groups} risk groups")
+    return finish(figure, save, overwrite)

@@ -81,6 +81,7 @@ def build_report(
     label: str | None = None,
     time: str | None = None,
     event: str | None = None,
+    endpoint: str | None = None,
     clinical=None,
     cv: int = 5,
     seed: int = 0,
@@ -92,11 +93,13 @@ def build_report(
     from ``omicsdisent embed``) or an .h5ad with embeddings in obsm. ``clinical`` optionally joins a
     clinical table first. ``label`` names the obs column to classify and colour the UMAP by (default
     ``PAM50`` where present); ``time``/``event`` the survival columns (days; 1 death, 0 censored; default
-    ``OS_time``/``OS_event`` where present). A column named explicitly must exist (InputError).
+    ``OS_time``/``OS_event`` where present), or ``endpoint`` a TCGA-CDR endpoint (``PFI`` reads
+    ``PFI_time``/``PFI_event``). A column named explicitly must exist (InputError).
 
     Sections: data and model; training curves; UMAP of ``X_shared`` by label; classification of the
-    label from ``X_shared`` (``cv``-fold metrics, baseline, confusion matrix); survival (C-index, hazard
-    ratios, Kaplan-Meier of the risk groups); variance explained per modality; top features per latent
+    label from ``X_shared`` (``cv``-fold metrics, baseline, confusion matrix); survival (held-out
+    Harrell's and Uno's C, time-dependent AUC, integrated Brier score, hazard ratios, Kaplan-Meier of
+    the risk groups, calibration at a horizon); variance explained per modality; top features per latent
     dimension; linear probes of z and w for the label. A section whose analysis cannot run on this data
     says why instead. Figures are base64 PNG, CSS inline, no scripts, fonts or network. The file is
     written atomically; an existing one is replaced only with ``overwrite``.
@@ -110,6 +113,13 @@ def build_report(
     check_features(model, data)
     label = _column(data.obs, label, DEFAULT_LABEL, "--label")
     named_survival = time is not None or event is not None
+    if endpoint is not None:
+        from omicsdisent.io.clinical import endpoint_columns
+
+        if named_survival:
+            raise InputError("--endpoint names the survival columns; leave --time and --event unset")
+        time, event = endpoint_columns(endpoint)
+        named_survival = True
     time = _column(data.obs, time, DEFAULT_TIME, "--time")
     event = _column(data.obs, event, DEFAULT_EVENT, "--event")
     if (time is None) != (event is None):
@@ -125,7 +135,8 @@ def build_report(
         _training(model, pl),
         _umap(data, label, seed, pl, tl),
         _classification(data, label, cv, seed, pl, tl),
-        _survival(data, time, event, cv, seed, pl, tl),
+        _survival(data, time, event, cv, seed, pl, tl, endpoint),
+        *([_prognostic_head(model, data)] if getattr(model.module, "head", None) is not None else []),
         _variance(model, data, pl, tl),
         _features(model, data, tl),
         _probes(data, label, cv, seed, pl, tl),
@@ -225,8 +236,11 @@ def _classification(data, label, cv, seed, pl, tl) -> Section:
     return section
 
 
-def _survival(data, time, event, cv, seed, pl, tl) -> Section:
-    section = Section("survival", "Survival")
+def _survival(data, time, event, cv, seed, pl, tl, endpoint=None) -> Section:
+    from omicsdisent.io.clinical import ENDPOINT_NAMES
+
+    name = ENDPOINT_NAMES.get(endpoint or "", "")
+    section = Section("survival", f"Survival: {name} ({endpoint})" if endpoint else "Survival")
     if time is None:
         section.note(f"No survival columns (pass --time and --event; obs lacks {DEFAULT_TIME} and/or {DEFAULT_EVENT}).")
         return section
@@ -238,6 +252,13 @@ def _survival(data, time, event, cv, seed, pl, tl) -> Section:
             f"Penalised Cox model on X_shared: {result.n_samples} samples, {result.n_events} events; "
             f"C-index {c['mean']:.3f} ± {c['sd']:.3f} over {result.cv} folds (pooled out-of-fold {result.c_index_oof:.3f}).",
             "metric"))
+        s.add(paragraph(
+            "Held-out metrics, each computed on the test part of every fold (mean ± sd over folds): Harrell's C, "
+            "Uno's IPCW C, the cumulative/dynamic AUC at each horizon and the integrated Brier score (lower is better)."))
+        metrics = pd.DataFrame(
+            [{"metric": k, "mean": v["mean"], "sd": v["sd"], "folds": int(v["folds"]),
+              "note": (result.skipped or {}).get(k, "")} for k, v in result.metrics.items()]).set_index("metric")
+        s.add(table(metrics))
         hr = result.hazard_ratios[[c for c in ("hr", "hr_lower_95", "hr_upper_95", "p") if c in result.hazard_ratios.columns]]
         hr = hr.rename(columns={"hr": "HR per sd", "hr_lower_95": "lower 95%", "hr_upper_95": "upper 95%"})
         s.add(paragraph("Hazard ratios per standard deviation of each dimension (fit on all samples):"))
@@ -245,8 +266,42 @@ def _survival(data, time, event, cv, seed, pl, tl) -> Section:
         figure = pl.kaplan_meier(result)
         s.add(image(figure, "Kaplan-Meier curves of the risk groups",
                     f"Kaplan-Meier curves of the out-of-fold risk groups; log-rank p = {result.logrank_p:.3g}."))
+        for horizon in sorted(result.horizons, reverse=True):
+            frame = pl.calibration_table(result, horizon)
+            if np.isfinite(frame["observed"]).sum() >= 2:
+                s.add(image(pl.calibration(result, horizon), f"calibration at {horizon:g} years",
+                            f"Mean out-of-fold predicted survival at {horizon:g} years against the Kaplan-Meier "
+                            "estimate (95% bars) in four groups of out-of-fold risk; dotted: perfect calibration."))
+                break
 
     _guarded(section, step, "Survival")
+    return section
+
+
+def _prognostic_head(model, data) -> Section:
+    """The supervised head of a model fitted with ``supervise``: what it predicts and which block drives it."""
+    from omicsdisent.tl.survival_metrics import block_attribution
+
+    section = Section("head", f"Supervised head ({model.config.supervise})")
+    if not _has_modalities(data):
+        section.note("The embeddings file holds no modalities (an .h5ad); the head's predictions need the data.")
+        return section
+
+    def step(s):
+        table_ = model.predict(data)
+        s.add(paragraph(
+            f"A linear head on {model.config.supervise_inputs} trained jointly with the model (weight "
+            f"{model.config.supervise_weight:g}); these are its in-sample predictions, not held-out ones.", "metric"))
+        if model.module.head.kind == "survival":
+            parts = table_[[c for c in table_.columns if c.startswith("risk_")]]
+            attribution = block_attribution(parts.rename(columns=lambda c: c.removeprefix("risk_")))
+            s.add(paragraph("Which block drives the risk: sd of each block's part of the log hazard over the "
+                            "samples, the hazard ratio per sd (exp(sd)) and the share of the variance."))
+            s.add(table(attribution))
+        else:
+            s.add(table(table_["prediction"].value_counts(sort=False).rename("samples").to_frame()))
+
+    _guarded(section, step, "The supervised head")
     return section
 
 

@@ -2,6 +2,10 @@
 
 API changes (newest first; ``pl``/``report`` build on these names and keys):
 
+- ``survival`` gains ``endpoint=`` (TCGA-CDR OS/PFI/DSS/DFI) and ``horizons=``; its result gains
+  ``endpoint``, ``metrics``, ``skipped``, ``horizons``, ``survival_at``, ``times`` and ``blocks``, and
+  ``per_fold`` the columns ``uno_c``, ``auc_<h>y`` and ``ibs`` (JSON: ``metrics``, ``metrics_skipped``,
+  ``horizons_years``, ``blocks``).
 - ``read_embeddings`` also takes the folder ``omicsdisent embed`` writes (reads its embeddings.h5mu).
 - In ``uns`` copies of results, "/" in keys and table columns becomes "_" (h5 group separator);
   the result objects themselves keep the original names.
@@ -12,9 +16,11 @@ dataclass with ``to_dict()`` (JSON-able) and its tables as DataFrames:
 
 - ``classify(data, label, rep, cv, seed, key_added, C)`` -> ``ClassificationResult``; writes
   ``obs[f"{key}_prediction"]`` and ``uns[key]`` (key default ``f"classify_{label}"``).
-- ``survival(data, time, event, rep, cv, penalizer, l1_ratio, groups, n_clusters, seed, key_added)``
-  -> ``SurvivalResult``; writes ``obs[f"{key}_risk"]``, ``obs[f"{key}_risk_group"]`` and ``uns[key]``
-  (key default ``"survival"``).
+- ``survival(data, time, event, rep, cv, penalizer, l1_ratio, groups, n_clusters, seed, key_added,
+  endpoint, horizons)`` -> ``SurvivalResult`` (held-out Harrell's and Uno's C, AUC at horizons, integrated Brier
+  score in ``metrics``; ``blocks``; ``survival_at``); writes ``obs[f"{key}_risk"]``,
+  ``obs[f"{key}_risk_group"]`` and ``uns[key]`` (key default ``"survival"``). ``survival_metrics``
+  holds the metric functions.
 - ``cluster(data, rep, resolution, n_neighbors, seed, key_added)`` -> ``ClusterResult``; writes
   ``obs[key]`` (default ``"leiden"``), ``obsm["X_umap"]`` and ``uns[key]``.
 - ``variance_explained(model, data, key_added)`` -> ``VarianceExplained``; writes

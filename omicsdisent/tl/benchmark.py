@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from omicsdisent.errors import InputError
+from omicsdisent.tl.survival_metrics import DEFAULT_HORIZONS, held_out_metrics
 
 ONE_YEAR_DAYS = 365.0
 RESULT_KEYS = ("cohort", "task", "metric", "method", "embedding")
@@ -307,15 +308,18 @@ def _c_index(time: np.ndarray, risk: np.ndarray, event: np.ndarray) -> float:
 def cox_probe(x_train: np.ndarray, time_train: Sequence[float], event_train: Sequence[float],
               x_test: np.ndarray, time_test: Sequence[float], event_test: Sequence[float], *,
               penalizers: Sequence[float] = (0.01, 0.1, 1.0), prefixes: Sequence[int] | None = None,
-              n_folds: int = 3, seed: int = 0) -> ProbeResult:
+              n_folds: int = 3, seed: int = 0, horizons: Sequence[float] = DEFAULT_HORIZONS) -> ProbeResult:
     """Cox model with a ridge penalty (:func:`ridge_cox`) from an embedding to overall survival.
 
     Times in days, events 1/0. Columns are standardised on the training rows. Candidates are every
     ``(n_dims, penalizer)``; the one with the highest mean Harrell's C over an ``n_folds``-fold CV of
     the training rows, stratified by the event, is refitted on all of them (ties: the stronger
     penalty, then fewer dims). ``metrics``: ``c_index`` on the test rows, from
-    ``concordance_index(time, -risk, event)`` with risk the linear predictor, plus ``n_train``,
-    ``n_test`` and ``n_events_test``. NaN where the final fit fails.
+    ``concordance_index(time, -risk, event)`` with risk the linear predictor, Uno's C, the AUC at
+    each of ``horizons`` (years) and the integrated Brier score of the Breslow survival curves
+    (:func:`omicsdisent.tl.survival_metrics.held_out_metrics`, censoring weights from the training
+    rows), plus ``n_train``, ``n_test`` and ``n_events_test``. NaN where the final fit fails or a
+    metric cannot be computed on these test rows (``skipped`` in ``params`` says why).
     """
     x_train = np.asarray(x_train, dtype=float)
     x_test = np.asarray(x_test, dtype=float)
@@ -336,14 +340,21 @@ def cox_probe(x_train: np.ndarray, time_train: Sequence[float], event_train: Seq
     (k, penalizer), inner = _choose(candidates, scores)
 
     a, b = _standardise(x_train[:, :k], x_test[:, :k])
-    (risk,) = _cox_path(a, t_train, e_train, [b], [penalizer])[0]
-    metrics = {
-        "c_index": _c_index(t_test, risk, e_test),
-        "n_train": float(len(t_train)),
-        "n_test": float(len(t_test)),
-        "n_events_test": float(e_test.sum()),
-    }
-    return ProbeResult(metrics=metrics, params={"n_dims": k, "penalizer": penalizer}, inner_scores=inner)
+    risk_train, risk = _cox_path(a, t_train, e_train, [a, b], [penalizer])[0]
+    metrics, skipped = survival_metrics(t_train, e_train, risk_train, t_test, e_test, risk, horizons)
+    return ProbeResult(metrics=metrics, params={"n_dims": k, "penalizer": penalizer, "skipped": skipped},
+                       inner_scores=inner)
+
+
+def survival_metrics(time_train, event_train, risk_train, time_test, event_test, risk_test,
+                     horizons: Sequence[float] = DEFAULT_HORIZONS) -> tuple[dict[str, float], dict[str, str]]:
+    """The held-out metrics of a risk score (see :func:`omicsdisent.tl.survival_metrics.held_out_metrics`)
+    with ``n_train``, ``n_test`` and ``n_events_test``; returns ``(metrics, skipped)``."""
+    metrics, skipped = held_out_metrics(time_train, event_train, risk_train, time_test, event_test, risk_test,
+                                        horizons)
+    metrics.update(n_train=float(len(time_train)), n_test=float(len(time_test)),
+                   n_events_test=float(np.asarray(event_test, dtype=float).sum()))
+    return metrics, skipped
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""Overall survival from embeddings: a penalised Cox model, cross-validated C-index, risk groups, Kaplan-Meier."""
+"""Survival from embeddings: a penalised Cox model, held-out metrics, risk groups, Kaplan-Meier.
+
+The endpoint is overall survival by default or any TCGA-CDR endpoint (``endpoint="PFI"`` reads
+``obs["PFI_time"]``/``obs["PFI_event"]``). Per fold the metrics of :mod:`omicsdisent.tl.survival_metrics`
+are computed on the held-out part: Harrell's C, Uno's C, the cumulative/dynamic AUC at horizons and
+the integrated Brier score.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,18 @@ import pandas as pd
 
 from omicsdisent.errors import InputError
 from omicsdisent.tl.classify import _check_cv, _json_float, _json_value
-from omicsdisent.tl.embeddings import embedding_matrix, numeric_obs_column, set_obs, uns_safe
+from omicsdisent.tl.embeddings import embedding_matrix, numeric_obs_column, set_obs, short_name, uns_safe
+from omicsdisent.tl.survival_metrics import (
+    DEFAULT_HORIZONS,
+    YEAR_DAYS,
+    block_attribution,
+    breslow_cumulative_hazard,
+    check_horizons,
+    cox_survival,
+    held_out_metrics,
+    horizon_key,
+    metric_names,
+)
 
 GROUPINGS = ("median", "clusters")
 HAZARD_COLUMNS = ("coef", "se", "hr", "hr_lower_95", "hr_upper_95", "z", "p")
@@ -35,6 +52,19 @@ class SurvivalResult:
     with columns ``group``, ``time`` (days), ``survival``, ``ci_lower_95``, ``ci_upper_95``,
     ``at_risk``. ``logrank_p``/``logrank_statistic``: the multivariate log-rank test between the groups. ``n_dropped``: counts of samples dropped for
     ``missing_time``, ``negative_time``, ``missing_event`` and ``missing_embedding`` (first reason wins).
+
+    ``endpoint``: the TCGA-CDR endpoint (``OS``, ``PFI``, ``DSS``, ``DFI``) or None where the columns
+    were named directly. ``metrics``: ``{name: {"mean", "sd"}}`` over the folds for ``c_index``
+    (Harrell's), ``uno_c``, ``auc_<h>y`` per horizon and ``ibs``, each computed on the fold's test
+    part (``per_fold`` has one column each; NaN where a fold cannot compute it). ``skipped``: metric ->
+    why it is NaN in some fold (e.g. a horizon beyond follow-up). ``horizons``: years.
+    ``survival_at``: out-of-fold predicted survival probability per kept sample (rows) at each
+    horizon (columns ``auc_1y``... named as the metrics, values S(h | x) of the fold's Cox model with
+    its training part's Breslow baseline). ``times``: the time (days) per kept sample. ``blocks``:
+    which block of ``rep`` (``z``, ``w_rna``, ...) drives the risk of the fit on all samples, indexed by
+    block: ``sd`` of the block's part of the linear predictor over the samples, ``hr_per_sd`` =
+    exp(sd) and ``share`` of the parts' summed variance (the linear predictor splits exactly by block;
+    this split is also the integrated-gradients attribution from the mean sample).
     """
 
     time: str
@@ -60,6 +90,13 @@ class SurvivalResult:
     penalizer: float
     l1_ratio: float
     key_added: str | None = None
+    endpoint: str | None = None
+    metrics: dict[str, dict[str, float]] | None = None
+    skipped: dict[str, str] | None = None
+    horizons: tuple[float, ...] = DEFAULT_HORIZONS
+    survival_at: pd.DataFrame | None = None
+    times: pd.Series | None = None
+    blocks: pd.DataFrame | None = None
 
     @property
     def group_sizes(self) -> dict[str, int]:
@@ -70,6 +107,7 @@ class SurvivalResult:
         """Everything but the per-sample risks and the Kaplan-Meier curves, as plain JSON-able types."""
         hr = self.hazard_ratios.reset_index().rename(columns={"index": "dimension"})
         return {
+            "endpoint": self.endpoint,
             "time": self.time,
             "event": self.event,
             "rep": list(self.rep),
@@ -83,8 +121,13 @@ class SurvivalResult:
             "n_dropped": {k: int(v) for k, v in self.n_dropped.items()},
             "c_index": {k: _json_float(v) for k, v in self.c_index.items()},
             "c_index_oof": _json_float(self.c_index_oof),
+            "horizons_years": [float(h) for h in self.horizons],
+            "metrics": {k: {s: _json_float(v) for s, v in d.items()} for k, d in (self.metrics or {}).items()},
+            "metrics_skipped": dict(self.skipped or {}),
             "per_fold": [{k: _json_value(v) for k, v in row.items()} for row in self.per_fold.to_dict("records")],
             "hazard_ratios": [{k: _json_value(v) for k, v in row.items()} for row in hr.to_dict("records")],
+            "blocks": [] if self.blocks is None else [
+                {"block": b, **{k: _json_float(v) for k, v in row.items()}} for b, row in self.blocks.iterrows()],
             "groups": self.groups,
             "n_clusters": int(self.n_clusters) if self.groups == "clusters" else None,
             "group_sizes": self.group_sizes,
@@ -110,8 +153,17 @@ class SurvivalResult:
             f"{self.cv}-fold CV (seed {self.seed})",
             f"  C-index {self.c_index['mean']:.3f} ± {self.c_index['sd']:.3f} (folds: {folds}); "
             f"pooled out-of-fold {self.c_index_oof:.3f}",
-            "hazard ratios per sd (fit on all samples):",
         ]
+        for name, value in (self.metrics or {}).items():
+            if name == "c_index":
+                continue
+            note = f" ({self.skipped[name]})" if self.skipped and name in self.skipped else ""
+            lines.append(f"  {_metric_label(name)} {value['mean']:.3f} ± {value['sd']:.3f}{note}")
+        if self.blocks is not None and len(self.blocks) > 1:
+            parts = ", ".join(f"{b} sd {r['sd']:.3g} (HR per sd {r['hr_per_sd']:.3g}, {r['share']:.0%})"
+                              for b, r in self.blocks.iterrows())
+            lines.append(f"  risk by block: {parts}")
+        lines.append("hazard ratios per sd (fit on all samples):")
         table = self.hazard_ratios[["hr", "hr_lower_95", "hr_upper_95", "p"]].copy()
         table.columns = ["HR", "lower 95%", "upper 95%", "p"]
         text = table.to_string(float_format=lambda v: f"{v:.3g}")
@@ -122,6 +174,12 @@ class SurvivalResult:
         lines.append(f"risk groups ({how}): {sizes}")
         lines.append(f"  log-rank p = {self.logrank_p:.3g} (statistic {self.logrank_statistic:.3g})")
         return "\n".join(lines)
+
+
+def _metric_label(name: str) -> str:
+    if name.startswith("auc_"):
+        return f"AUC at {name.removeprefix('auc_')}"
+    return {"uno_c": "Uno's C", "ibs": "integrated Brier score"}.get(name, name)
 
 
 def _check_number(value, option: str, low: float, high: float | None = None, low_open: bool = False) -> float:
@@ -146,6 +204,8 @@ def survival(
     n_clusters: int = 2,
     seed: int = 0,
     key_added: str | None = "survival",
+    endpoint: str | None = None,
+    horizons: Sequence[float] = DEFAULT_HORIZONS,
 ) -> SurvivalResult:
     """Relate overall survival to an embedding with a penalised Cox model.
 
@@ -155,6 +215,13 @@ def survival(
         MuData or AnnData with embeddings in ``obsm`` and survival in ``obs``.
     time, event
         ``obs`` columns: time in days (numbers) and the event (1 death, 0 censored; NaN unknown).
+    endpoint
+        A TCGA-CDR endpoint, ``"OS"``, ``"PFI"``, ``"DSS"`` or ``"DFI"``: reads ``obs[f"{endpoint}_time"]``
+        and ``obs[f"{endpoint}_event"]`` (what :func:`omicsdisent.io.read_clinical` writes from the
+        ``PFI``/``PFI.time`` columns) in place of ``time``/``event``, which must then keep their defaults.
+    horizons
+        Years at which the cumulative/dynamic AUC is computed (default 1, 3, 5); a horizon past the
+        follow-up of a fold's test part is skipped there, with the reason in ``skipped``.
     rep
         ``"X_shared"``, ``"X_private_<m>"``, ``"both"`` or a list of obsm keys (see ``classify``).
     cv
@@ -184,6 +251,19 @@ def survival(
     from sklearn.preprocessing import StandardScaler
 
     cv = _check_cv(cv)
+    horizons = check_horizons(horizons)
+    if endpoint is not None:
+        from omicsdisent.io.clinical import ENDPOINT_NAMES, endpoint_columns
+
+        if (time, event) != ("OS_time", "OS_event"):
+            raise InputError(f"endpoint={endpoint!r} names the survival columns; leave time and event unset")
+        time, event = endpoint_columns(endpoint)
+        endpoint = time.removesuffix("_time")
+        if time not in data.obs.columns or event not in data.obs.columns:
+            raise InputError(
+                f"endpoint={endpoint!r}: obs has no {time!r}/{event!r} columns ({ENDPOINT_NAMES[endpoint]}); join a "
+                f"clinical table with the TCGA-CDR columns {endpoint!r} and '{endpoint}.time'"
+            )
     penalizer = _check_number(penalizer, "penalizer", 0.0)
     l1_ratio = _check_number(l1_ratio, "l1_ratio", 0.0, 1.0)
     if groups not in GROUPINGS:
@@ -236,20 +316,38 @@ def survival(
 
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
     risk = np.zeros(len(t))
-    rows = []
+    survival_at = np.full((len(t), len(horizons)), np.nan)
+    rows, skipped = [], {}
     for fold, (train, test) in enumerate(folds.split(X, e)):
         scaler = StandardScaler().fit(X[train])
         cph = fit(scaler.transform(X[train]), t[train], e[train])
+        train_risk = np.asarray(cph.predict_log_partial_hazard(pd.DataFrame(scaler.transform(X[train]), columns=names)),
+                                dtype=float)
         fold_risk = cph.predict_log_partial_hazard(pd.DataFrame(scaler.transform(X[test]), columns=names))
         risk[test] = np.asarray(fold_risk, dtype=float)
+        baseline = breslow_cumulative_hazard(t[train], e[train], train_risk)
+        survival_at[test] = cox_survival(risk[test], np.array(horizons) * YEAR_DAYS, baseline)
+        fold_metrics, fold_skipped = held_out_metrics(t[train], e[train], train_risk, t[test], e[test], risk[test],
+                                                      horizons)
+        for name, reason in fold_skipped.items():
+            skipped.setdefault(name, f"fold {fold}: {reason}")
         rows.append({
             "fold": fold,
             "n_train": len(train),
             "n_test": len(test),
             "n_events_test": int(e[test].sum()),
-            "c_index": float(concordance_index(t[test], -risk[test], e[test])),
+            **{name: fold_metrics[name] for name in metric_names(horizons)},
         })
     per_fold = pd.DataFrame(rows)
+    metrics = {}
+    for name in metric_names(horizons):
+        values = per_fold[name].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        metrics[name] = {
+            "mean": float(finite.mean()) if len(finite) else float("nan"),
+            "sd": float(finite.std(ddof=1)) if len(finite) > 1 else float("nan"),
+            "folds": float(len(finite)),
+        }
 
     standardised = StandardScaler().fit_transform(X)
     full = fit(standardised, t, e)
@@ -266,6 +364,10 @@ def survival(
         }
     ).reindex(names)
     hazard_ratios.index.name = "dimension"
+    coefficients = hazard_ratios["coef"].to_numpy(dtype=float)
+    starts = np.cumsum([0] + [int(np.asarray(data.obsm[k]).reshape(data.n_obs, -1).shape[1]) for k in keys])
+    blocks = block_attribution(pd.DataFrame({
+        short_name(k): standardised[:, a:b] @ coefficients[a:b] for k, a, b in zip(keys, starts[:-1], starts[1:])}))
 
     if groups == "median":
         labels = np.where(risk > np.median(risk), "high", "low")
@@ -329,6 +431,13 @@ def survival(
         penalizer=penalizer,
         l1_ratio=l1_ratio,
         key_added=key_added,
+        endpoint=endpoint,
+        metrics=metrics,
+        skipped=skipped,
+        horizons=horizons,
+        times=pd.Series(t, index=kept_names, name="time"),
+        blocks=blocks,
+        survival_at=pd.DataFrame(survival_at, index=kept_names, columns=[horizon_key(h) for h in horizons]),
     )
     if key_added is not None:
         set_obs(data, f"{key_added}_risk", result.risk)
@@ -337,6 +446,7 @@ def survival(
             **result.to_dict(),
             "per_fold": per_fold,
             "hazard_ratios": hazard_ratios,
+            "blocks": blocks,
             "km": km.assign(group=km["group"].astype(str)),
         })
     return result
