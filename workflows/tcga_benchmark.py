@@ -395,6 +395,9 @@ def task_splits(out: Outcomes, n_splits: int, seed: int) -> tuple[dict, dict]:
             f"{events} events among {len(valid)} patients with survival: need {MIN_MINORITY}+ of each")
         return splits, skipped
     strata = [f"{e:.0f}/{y}" for e, y in zip(out.event[valid], out.one_year[valid])]
+    if pd.Series(strata).value_counts().min() < 2:
+        # A stratum of one (e.g. the single early death of a small subsample): stratify by the event alone.
+        strata = [f"{e:.0f}" for e in out.event[valid]]
     survival = [_reindex(s, valid) for s in bm.stratified_splits(strata, n_splits, TEST_FRACTION, seed)]
     splits["survival"] = [(s.train, s.test) for s in survival]
     positives, negatives = int((out.one_year == 1).sum()), int((out.one_year == 0).sum())
