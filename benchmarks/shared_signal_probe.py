@@ -50,15 +50,16 @@ def probe_r2(codes: np.ndarray, targets: np.ndarray, folds: int = 5, seed: int =
     return float(np.mean(scores))
 
 
-def simulate(n_samples: int, n_features: int, seed: int, missing_fraction: float = 0.0):
-    """The weak-shared cohort, preprocessed (raw values in, types recorded)."""
+def simulate(n_samples: int, n_features: int, seed: int, missing_fraction: float = 0.0, weak_shared: bool = True):
+    """The simulated cohort (weak-shared regime unless ``weak_shared`` is False: the simulator's default
+    regime, the demo's), preprocessed (raw values in, types recorded)."""
     from omicsdisent import pp
     from omicsdisent.datasets.simulate import simulate_cohort
 
     mdata = simulate_cohort(
         n_samples=n_samples,
         n_features=n_features,
-        weak_shared=True,
+        weak_shared=weak_shared,
         missing_fraction=missing_fraction,
         seed=seed,
     )
@@ -94,16 +95,17 @@ def fit_and_probe(mdata, true_shared, true_private, model_options: dict, epochs:
 
 
 def run_probe(n_samples: int = 3000, n_features: int = 200, epochs: int = 50, seeds=(0,), data_seed: int = 0,
-              batch_size: int = 128, lr: float = 5e-4, models: dict | None = None, **config) -> dict:
+              batch_size: int = 128, lr: float = 5e-4, models: dict | None = None, weak_shared: bool = True,
+              **config) -> dict:
     """Both models on the same cohort, budget and seeds; returns the JSON-able report.
 
     ``models`` maps a name to ModelConfig overrides (default :data:`MODELS`); ``config`` is shared.
     """
     models = MODELS if models is None else models
-    mdata, true_shared, true_private = simulate(n_samples, n_features, data_seed)
+    mdata, true_shared, true_private = simulate(n_samples, n_features, data_seed, weak_shared=weak_shared)
     report = {
         "setting": {
-            "simulator": "simulate_cohort(weak_shared=True)",
+            "simulator": f"simulate_cohort(weak_shared={weak_shared})",
             "n_samples": n_samples,
             "n_features_per_modality": n_features,
             "data_seed": data_seed,
@@ -133,6 +135,9 @@ def run_probe(n_samples: int = 3000, n_features: int = 200, epochs: int = 50, se
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--setting", choices=["weak", "default"], default="weak",
+                        help="the simulator's weak-shared regime or its default regime (the demo's)")
+    parser.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden widths (default: ModelConfig's)")
     parser.add_argument("--n-samples", type=int, default=3000)
     parser.add_argument("--n-features", type=int, default=200, help="features per modality")
     parser.add_argument("--epochs", type=int, default=50)
@@ -156,6 +161,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     config = {"z_dim": args.z_dim, "w_dim": args.w_dim}
+    if args.hidden is not None:
+        config["hidden"] = tuple(args.hidden)
     models = {name: dict(options) for name, options in MODELS.items()}
     models["idmvae"]["tau"] = args.tau
     if args.genaug is not None:
@@ -170,7 +177,7 @@ def main(argv=None) -> int:
     if args.lambda_genaug is not None:
         models["idmvae"]["lambda_genaug"] = args.lambda_genaug
     report = run_probe(args.n_samples, args.n_features, args.epochs, tuple(args.seeds), args.data_seed,
-                       args.batch_size, args.lr, models=models, **config)
+                       args.batch_size, args.lr, models=models, weak_shared=args.setting == "weak", **config)
     json.dump(report, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0
