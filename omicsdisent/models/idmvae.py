@@ -36,7 +36,7 @@ import scipy.sparse as sp
 import torch
 
 from omicsdisent.errors import DataMismatchError, InputError
-from omicsdisent.models.config import ModalitySpec, ModelConfig
+from omicsdisent.models.config import ModalitySpec, ModelConfig, default_hidden
 from omicsdisent.models.module import IDMVAEModule
 
 MODALITY_TYPES = ("counts", "methylation", "continuous")
@@ -378,6 +378,8 @@ class IDMVAE:
         extra = set(likelihoods) - set(names)
         if extra:
             raise InputError(f"likelihoods: {', '.join(sorted(extra))} not among the modalities {', '.join(names)}")
+        if "hidden" not in model_config:  # the size rule (config.default_hidden), not ModelConfig's own default
+            model_config = {**model_config, "hidden": default_hidden(int(mdata.n_obs))}
         try:
             config = ModelConfig(**model_config)
         except TypeError as err:
