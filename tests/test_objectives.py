@@ -243,3 +243,42 @@ def test_generative_augmentation_is_small_when_the_cycle_is_consistent(mode):
     assert good < bad
     if mode == "l2":
         assert good.item() == pytest.approx(0.0, abs=1e-8)
+
+
+def test_cross_correlation_penalty_sees_a_private_code_that_repeats_the_shared_one():
+    """w = a linear map of z gives a penalty near the number of shared directions it repeats; an
+    independent w gives the small-sample floor; the gradient reaches w only; absent rows do not count."""
+    torch.manual_seed(0)
+    n = 4000
+    z = torch.randn(n, 3)
+    independent = torch.randn(n, 2)
+    copying = torch.stack([z[:, 0] * 5.0 + 1.0, -z[:, 1]], dim=1)  # two z directions repeated, any scale
+    mask = torch.ones(n, 1, dtype=torch.bool)
+    high = objectives.cross_correlation_penalty([z], [copying], mask)
+    low = objectives.cross_correlation_penalty([z], [independent], mask)
+    assert high.item() == pytest.approx(2.0, abs=5e-3)  # 2 repeated directions + the sampling floor
+    assert low.item() < 0.01
+    # scale-free: shrinking the private code does not lower the term
+    assert objectives.cross_correlation_penalty([z], [copying * 1e-2], mask).item() == pytest.approx(high.item(), rel=1e-4)
+
+    z_leaf, w_leaf = z.clone().requires_grad_(), copying.clone().requires_grad_()
+    objectives.cross_correlation_penalty([z_leaf], [w_leaf], mask).backward()
+    assert z_leaf.grad is None and w_leaf.grad.abs().sum() > 0
+
+    # rows without the modality carry garbage that would correlate perfectly; they are left out
+    two = torch.ones(n, 2, dtype=torch.bool)
+    two[: n // 2, 1] = False
+    garbage = torch.where(two[:, 1:2], independent, z[:, :2] * 3.0)
+    ignored = objectives.cross_correlation_penalty([z, z], [independent, garbage], two)
+    assert ignored.item() < 0.02
+
+
+def test_lambda_xcov_adds_its_term_to_the_loss():
+    specs, config, batch = _tiny_problem(missing=True)
+    config.lambda_xcov = 2.0
+    torch.manual_seed(0)
+    module = IDMVAEModule(specs, config).double()
+    total, terms = module.loss(batch)
+    assert module.term_names() == list(terms) == ["mmvae_plus", "xcov"]
+    assert terms["xcov"].item() > 0
+    assert total.item() == pytest.approx((terms["mmvae_plus"] + terms["xcov"]).item(), rel=1e-9)

@@ -51,6 +51,7 @@ import pandas as pd
 import omicsdisent as od
 from omicsdisent.errors import InputError
 from omicsdisent.files import atomic_path
+from omicsdisent.models.config import MMVAE_PLUS
 from omicsdisent.tl import benchmark as bm
 
 # -- the protocol ---------------------------------------------------------------------------------
@@ -80,7 +81,7 @@ TASK_TITLES = {
 VAE_METHODS = {  # method -> ModelConfig fields on top of the package defaults
     "idmvae": {"prior": "gaussian"},
     "idmvae_diffusion": {"prior": "diffusion"},
-    "mmvae_plus": {"lambda_mi": 0.0, "lambda_genaug": 0.0},
+    "mmvae_plus": dict(MMVAE_PLUS),
 }
 METHODS = (*VAE_METHODS, "mofa", "pca_concat", "pca_single")
 # Survival models fitted inside each split on its training part alone (--supervised): method -> embedding name.

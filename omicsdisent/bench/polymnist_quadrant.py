@@ -26,7 +26,7 @@ from omicsdisent.bench.evaluation import (PROBES, ImageClassifier, coherence, im
 from omicsdisent.datasets.polymnist import PolyMNISTSplit, build_polymnist
 from omicsdisent.errors import InputError
 from omicsdisent.files import atomic_path
-from omicsdisent.models.config import ModalitySpec, ModelConfig
+from omicsdisent.models.config import MMVAE_PLUS, ModalitySpec, ModelConfig
 from omicsdisent.models.image_networks import set_image_precision
 from omicsdisent.models.module import IDMVAEModule
 from omicsdisent.train import Trainer, TrainConfig
@@ -48,7 +48,7 @@ PAPER_COHERENCE = {
 DATA_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 # Each row: the changes to the protocol's full IDMVAE configuration.
 MODELS = {
-    "MMVAE+": {"lambda_mi": 0.0, "lambda_genaug": 0.0},
+    "MMVAE+": dict(MMVAE_PLUS),
     "IDMVAE": {},
     "lambda_mi=0": {"lambda_mi": 0.0},
     "lambda_genaug=0": {"lambda_genaug": 0.0},

@@ -16,6 +16,9 @@ import click
 @click.option("--beta", type=float, default=2.5, show_default=True, help="Weight of the KL part of the MMVAE+ bound.")
 @click.option("--lambda-mi", type=float, default=10.0, show_default=True, help="Weight of the cross-view InfoNCE (0: off).")
 @click.option("--lambda-genaug", type=float, default=1.0, show_default=True, help="Weight of the generative augmentation (0: off).")
+@click.option("--lambda-xcov", type=float, default=0.0, show_default=True,
+              help="Weight of a penalty on correlations between z and each private code (0: off; 1 empties the "
+                   "private codes of shared signal on the simulator, but can also empty them of private signal).")
 @click.option("--genaug", type=click.Choice(["contrastive", "l2"]), default="contrastive", show_default=True)
 @click.option("--encoder-trunk", type=click.Choice(["shared", "separate"]), default="separate", show_default=True,
               help="One MLP per encoder head (less shared signal in the private codes), or one for both.")
@@ -49,7 +52,7 @@ import click
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--force", is_flag=True, help="Replace the model folder at --out if it exists.")
-def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug, genaug, encoder_trunk, tau, prior,
+def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug, lambda_xcov, genaug, encoder_trunk, tau, prior,
         diffusion_formulation, supervise, supervise_weight, supervise_inputs, epochs, batch_size, lr, device, seed, n_top_features, types, no_early_stopping,
         quiet, as_json, force):
     """Fit IDMVAE to two or more omics of the same samples and save the model folder.
@@ -105,6 +108,7 @@ def fit(modalities, out, clinical, z_dim, w_dim, beta, lambda_mi, lambda_genaug,
         beta=beta,
         lambda_mi=lambda_mi,
         lambda_genaug=lambda_genaug,
+        lambda_xcov=lambda_xcov,
         genaug=genaug,
         tau=tau,
         encoder_trunk=encoder_trunk,

@@ -265,6 +265,9 @@ class IDMVAEModule(nn.Module):
                 lambda m, x_plus: self.encoders[m](x_plus), cfg.tau, cfg.genaug, cfg.center_contrast,
             )
             total, terms["genaug"] = total + term, term.detach()
+        if cfg.lambda_xcov > 0:
+            term = cfg.lambda_xcov * objectives.cross_correlation_penalty(z_means, post["w_loc"], mask)
+            total, terms["xcov"] = total + term, term.detach()
         if cfg.prior == "diffusion" and cfg.diffusion_formulation == "authors" and cfg.diffusion_weight > 0:
             present = mask.t()  # [M, n]
             # z: one present expert per sample, drawn uniformly: an unbiased estimate of the mean over the
@@ -290,6 +293,8 @@ class IDMVAEModule(nn.Module):
             names.append("cross_mi")
         if cfg.lambda_genaug > 0:
             names.append("genaug")
+        if cfg.lambda_xcov > 0:
+            names.append("xcov")
         if cfg.prior == "diffusion" and cfg.diffusion_formulation == "authors" and cfg.diffusion_weight > 0:
             names.append("diffusion")
         if self.head is not None:

@@ -186,6 +186,35 @@ def generative_augmentation_loss(
     return total / (2 * n_mod)
 
 
+def cross_correlation_penalty(z_by_modality: Sequence[torch.Tensor], w_by_modality: Sequence[torch.Tensor],
+                              mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """L_XCov = 1/M sum_m sum_{j,k} corr(zbar_j, w_m,k)^2 over the batch  (scalar).
+
+    zbar is the mean of the present experts' posterior means E q(z | x_k), held fixed; w_m the posterior
+    means of q(w_m | x_m). Pearson correlations over the samples that have modality m (batch-centred,
+    unit-scaled columns, so shrinking w cannot lower the term). The cross-covariance penalty of XCov
+    (Cheung et al., ICLR 2015 workshop, "Discovering hidden factors of variation in deep networks") in
+    its scale-free form: it removes from w_m what a linear map of the shared code predicts, the signal
+    the private code should not repeat. Gradients reach the private encoders only.
+    z_by_modality / w_by_modality: M tensors ``[n, z_dim]`` / ``[n, w_dim]``; mask ``[n, M]``.
+    """
+    weights = mask.to(z_by_modality[0].dtype)  # [n, M]
+    stacked = torch.stack([z.detach() for z in z_by_modality], dim=1)  # [n, M, z_dim]
+    z_bar = (stacked * weights.unsqueeze(-1)).sum(1) / weights.sum(1, keepdim=True).clamp(min=1)
+    total = z_bar.new_zeros(())
+    for m, w in enumerate(w_by_modality):
+        valid = mask[:, m]
+        count = valid.sum().clamp(min=1).to(w.dtype)
+        zc, wc = _centered(z_bar, valid), _centered(w, valid)
+        keep = valid.to(w.dtype).unsqueeze(-1)
+        zc, wc = zc * keep, wc * keep
+        zs = zc / (zc.pow(2).sum(0, keepdim=True) / count + eps).sqrt()
+        ws = wc / (wc.pow(2).sum(0, keepdim=True) / count + eps).sqrt()
+        corr = zs.t() @ ws / count  # [z_dim, w_dim]
+        total = total + corr.pow(2).sum()
+    return total / len(w_by_modality)
+
+
 def diffusion_regulariser(
     priors_and_latents: Sequence[tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor]],
 ) -> torch.Tensor:
