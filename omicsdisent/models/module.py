@@ -255,51 +255,58 @@ class IDMVAEModule(nn.Module):
         total = objectives.mmvae_plus_elbo(log_weights, mask, dreg=dreg)
         terms = {"mmvae_plus": total.detach()}
 
-        z_means = list(post["z_loc"])
-        if cfg.lambda_mi > 0 and self.n_modalities > 1:
-            term = cfg.lambda_mi * objectives.cross_view_infonce(z_means, mask, cfg.tau, cfg.center_contrast)
-            total, terms["cross_mi"] = total + term, term.detach()
-        if cfg.lambda_genaug > 0:
-            term = cfg.lambda_genaug * objectives.generative_augmentation_loss(
-                z_means, post["w_loc"], mask, self._decode_to_input_space,
-                lambda m, x_plus: self.encoders[m](x_plus), cfg.tau, cfg.genaug, cfg.center_contrast,
-            )
-            total, terms["genaug"] = total + term, term.detach()
-        if cfg.lambda_xcov > 0:
-            term = cfg.lambda_xcov * objectives.cross_correlation_penalty(z_means, post["w_loc"], mask)
-            total, terms["xcov"] = total + term, term.detach()
-        if cfg.prior == "diffusion" and cfg.diffusion_formulation == "authors" and cfg.diffusion_weight > 0:
-            present = mask.t()  # [M, n]
-            # z: one present expert per sample, drawn uniformly: an unbiased estimate of the mean over the
-            # experts' posterior means at 1/M of the denoiser cost (the denoiser dominates the step).
-            chosen = torch.where(mask, torch.rand(mask.shape, device=mask.device), -1.0).argmax(1)
-            z_chosen = post["z_loc"][chosen, torch.arange(mask.shape[0], device=mask.device)]
-            triples = [(self.z_prior.loss, z_chosen, mask.any(1))]
-            triples += [(p.loss, w, present[m]) for m, (p, w) in enumerate(zip(self.w_priors, post["w_loc"]))]
-            term = cfg.diffusion_weight * objectives.diffusion_regulariser(triples)
-            total, terms["diffusion"] = total + term, term.detach()
-        if self.head is not None:
-            outcome = batch.get("outcome")
-            term = total.new_zeros(()) if outcome is None else cfg.supervise_weight * self.head.loss(
-                post["z_loc"], post["w_loc"], mask, outcome)
-            total, terms["supervised"] = total + term, term.detach()
+        for name, _, compute in self._active_terms():
+            term = compute(self, post, mask, batch)
+            total, terms[name] = total + term, term.detach()
         return total, terms
+
+    # Each term beyond the MMVAE+ bound, declared once: (name, switched on when, weighted value from the
+    # posterior, mask and batch). ``loss`` adds the active ones in this order; ``term_names`` lists them.
+    def _cross_mi(self, post, mask, batch):
+        cfg = self.config
+        return cfg.lambda_mi * objectives.cross_view_infonce(list(post["z_loc"]), mask, cfg.tau, cfg.center_contrast)
+
+    def _genaug(self, post, mask, batch):
+        cfg = self.config
+        return cfg.lambda_genaug * objectives.generative_augmentation_loss(
+            list(post["z_loc"]), post["w_loc"], mask, self._decode_to_input_space,
+            lambda m, x_plus: self.encoders[m](x_plus), cfg.tau, cfg.genaug, cfg.center_contrast,
+        )
+
+    def _xcov(self, post, mask, batch):
+        return self.config.lambda_xcov * objectives.cross_correlation_penalty(list(post["z_loc"]), post["w_loc"], mask)
+
+    def _diffusion(self, post, mask, batch):
+        present = mask.t()  # [M, n]
+        # z: one present expert per sample, drawn uniformly: an unbiased estimate of the mean over the
+        # experts' posterior means at 1/M of the denoiser cost (the denoiser dominates the step).
+        chosen = torch.where(mask, torch.rand(mask.shape, device=mask.device), -1.0).argmax(1)
+        z_chosen = post["z_loc"][chosen, torch.arange(mask.shape[0], device=mask.device)]
+        triples = [(self.z_prior.loss, z_chosen, mask.any(1))]
+        triples += [(p.loss, w, present[m]) for m, (p, w) in enumerate(zip(self.w_priors, post["w_loc"]))]
+        return self.config.diffusion_weight * objectives.diffusion_regulariser(triples)
+
+    def _supervised(self, post, mask, batch):
+        outcome = batch.get("outcome")
+        if outcome is None:
+            return post["z_loc"].new_zeros(())
+        return self.config.supervise_weight * self.head.loss(post["z_loc"], post["w_loc"], mask, outcome)
+
+    TERMS = (
+        ("cross_mi", lambda self: self.config.lambda_mi > 0 and self.n_modalities > 1, _cross_mi),
+        ("genaug", lambda self: self.config.lambda_genaug > 0, _genaug),
+        ("xcov", lambda self: self.config.lambda_xcov > 0, _xcov),
+        ("diffusion", lambda self: (self.config.prior == "diffusion" and self.config.diffusion_formulation == "authors"
+                                    and self.config.diffusion_weight > 0), _diffusion),
+        ("supervised", lambda self: self.head is not None, _supervised),
+    )
+
+    def _active_terms(self):
+        return [(name, enabled, compute) for name, enabled, compute in self.TERMS if enabled(self)]
 
     def term_names(self) -> list[str]:
         """The keys ``loss`` returns in ``terms``, in order, for this configuration."""
-        cfg = self.config
-        names = ["mmvae_plus"]
-        if cfg.lambda_mi > 0 and self.n_modalities > 1:
-            names.append("cross_mi")
-        if cfg.lambda_genaug > 0:
-            names.append("genaug")
-        if cfg.lambda_xcov > 0:
-            names.append("xcov")
-        if cfg.prior == "diffusion" and cfg.diffusion_formulation == "authors" and cfg.diffusion_weight > 0:
-            names.append("diffusion")
-        if self.head is not None:
-            names.append("supervised")
-        return names
+        return ["mmvae_plus", *(name for name, _, _ in self._active_terms())]
 
     # ----- inference and generation ---------------------------------------------------------------
 
